@@ -1,0 +1,124 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import * as jose from 'jose';
+
+import { UnauthenticatedError } from '../services/errors.js';
+import { isUuid } from '../services/ids.js';
+
+export type Role = 'admin' | 'user';
+
+/** Who is calling: the verified `sub` and `role` claims of the bearer token. */
+export interface Caller {
+  id: string;
+  role: Role;
+  /** The token's `exp` (seconds since the epoch), when it has one. */
+  expiresAt?: number;
+}
+
+
+
+export interface TokenVerifierOptions {
+  /** HS256 secret (used unless `jwksUrl` is set). */
+  secret?: string;
+  /** JWKS endpoint for RS256/ES256 tokens. */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+/**
+ * Verifies bearer tokens: signature (HS256 secret or JWKS), `exp`/`nbf`, and the contract's
+ * claims (`sub` a UUID, `role` admin or user). Every failure is UNAUTHENTICATED with a reason.
+ */
+export class TokenVerifier {
+  private readonly key: Uint8Array | ReturnType<typeof jose.createRemoteJWKSet>;
+  private readonly algorithms: string[];
+
+  constructor(private readonly options: TokenVerifierOptions) {
+    if (options.jwksUrl) {
+      this.key = jose.createRemoteJWKSet(new URL(options.jwksUrl));
+      this.algorithms = ['RS256', 'ES256', 'RS384', 'ES384', 'RS512', 'PS256'];
+    } else if (options.secret) {
+      this.key = new TextEncoder().encode(options.secret);
+      this.algorithms = ['HS256'];
+    } else {
+      throw new Error('TokenVerifier needs a secret or a JWKS URL');
+    }
+  }
+
+  /** Reads `Bearer <jwt>` from an Authorization header value; undefined when absent. */
+  static bearer(header: string | undefined | null): string | undefined {
+    if (!header) return undefined;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) throw new UnauthenticatedError('Authorization header must be "Bearer <JWT>"');
+    return match[1];
+  }
+
+  async verify(token: string): Promise<Caller> {
+    let payload: jose.JWTPayload;
+    try {
+      const options = { algorithms: this.algorithms, issuer: this.options.issuer, audience: this.options.audience };
+      ({ payload } =
+        this.key instanceof Uint8Array
+          ? await jose.jwtVerify(token, this.key, options)
+          : await jose.jwtVerify(token, this.key, options));
+    } catch (error) {
+      const reason =
+        error instanceof jose.errors.JWTExpired
+          ? 'the token has expired'
+          : error instanceof jose.errors.JWTClaimValidationFailed
+            ? `claim "${error.claim}" is not valid`
+            : 'the token signature or format is not valid';
+      throw new UnauthenticatedError(`Invalid bearer token: ${reason}`);
+    }
+    if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) {
+      throw new UnauthenticatedError('Invalid bearer token: claim "sub" must be the user id as a UUID');
+    }
+    const role = payload.role;
+    if (role !== 'admin' && role !== 'user') {
+      throw new UnauthenticatedError('Invalid bearer token: claim "role" must be "admin" or "user"');
+    }
+    return { id: payload.sub.toLowerCase(), role, expiresAt: payload.exp };
+  }
+}
+
+export interface MintOptions {
+  secret: string;
+  role: Role;
+  sub?: string;
+  /** Lifetime such as `12h`, `30d` (default 12h). */
+  expiresIn?: string;
+}
+
+/** Mints an HS256 token with the contract's claims (used by `npm run token` and tests). */
+export async function mintToken({ secret, role, sub, expiresIn = '12h' }: MintOptions): Promise<string> {
+  return new jose.SignJWT({ role })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(sub ?? crypto.randomUUID())
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(secret));
+}
+
+/**
+ * Outside production with no JWT_SECRET: a secret generated once and kept in
+ * `<dataDir>/jwt-secret` (mode 0600), so tokens minted locally survive restarts.
+ */
+export function localJwtSecret(dataDir: string): string {
+  const file = path.join(dataDir, 'jwt-secret');
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const secret = crypto.randomBytes(32).toString('hex');
+    try {
+      fs.writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+      return secret;
+    } catch {
+      // Another process created it between our read and write: use theirs.
+      return fs.readFileSync(file, 'utf8').trim();
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import path from 'node:path';
+
+/**
+ * The one place that reads `process.env`. Every variable is parsed here once; a bad value
+ * is collected (not thrown at first sight) so start-up can name every bad variable at once.
+ */
+
+export type CdnProviderName = 'local' | 's3' | 'cloudfront' | 'cloudflare';
+export const CDN_PROVIDERS: readonly CdnProviderName[] = ['local', 's3', 'cloudfront', 'cloudflare'];
+
+export interface Config {
+  /** `production` masks internals, turns off introspection and requires JWT_SECRET or JWT_JWKS_URL. */
+  nodeEnv: string;
+  isProduction: boolean;
+  /** Unset: embedded PGlite under `dataDir`. Set: PostgreSQL through postgres.js. */
+  databaseUrl: string | undefined;
+  /** TCP port for HTTP and WebSocket (default 4000; 0 picks a free port). */
+  port: number;
+  /** Interface to bind (default `0.0.0.0`). */
+  host: string;
+  /** HS256 secret. Unset outside production: generated once under `dataDir`. */
+  jwtSecret: string | undefined;
+  /** When set, RS256/ES256 tokens are verified against this JWKS instead of the secret. */
+  jwtJwksUrl: string | undefined;
+  jwtIssuer: string | undefined;
+  jwtAudience: string | undefined;
+  cdnProvider: CdnProviderName;
+  /** Public base URL of stored artifacts (default `http://localhost:<port>/cdn`). */
+  cdnBaseUrl: string | undefined;
+  cdnApiKey: string | undefined;
+  /** Directory that upload paths are resolved inside (default `<dataDir>/uploads`). */
+  uploadDir: string;
+  /** Largest accepted artifact in bytes (default 2 GiB). Accepts suffixes: `500MB`, `2GiB`. */
+  maxFileSize: number;
+  /** Where the embedded database, generated secret and local CDN objects live (default `./data`). */
+  dataDir: string;
+  logLevel: string;
+  /** Largest accepted GraphQL request body in bytes (default 1 MiB). */
+  maxRequestBytes: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
+  k: 1024, m: 1024 ** 2, g: 1024 ** 3,
+  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
+};
+
+/** Parses `1048576`, `500MB`, `2GiB`; returns undefined when the text is not a size. */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[match[2]!.toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Math.floor(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+
+function isUrl(text: string, protocols: string[]): boolean {
+  try {
+    return protocols.includes(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** Reads the configuration from `env`; throws ConfigError listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const bad = (name: string, value: string, allowed: string) =>
+    problems.push(`${name}=${JSON.stringify(value)} is invalid: ${allowed}`);
+  const text = (name: string) => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+
+  const nodeEnv = text('NODE_ENV') ?? 'development';
+  const isProduction = nodeEnv === 'production';
+
+  const databaseUrl = text('DATABASE_URL');
+  if (databaseUrl !== undefined && !isUrl(databaseUrl, ['postgres:', 'postgresql:'])) {
+    bad('DATABASE_URL', databaseUrl, 'expected postgres://user@host:port/database, or unset for the embedded database');
+  }
+
+  let port = 4000;
+  const portText = text('PORT');
+  if (portText !== undefined) {
+    port = Number(portText);
+    if (!/^\d+$/.test(portText) || port > 65535) bad('PORT', portText, 'expected a whole number from 0 to 65535');
+  }
+
+  const jwtSecret = text('JWT_SECRET');
+  if (jwtSecret !== undefined && jwtSecret.length < 32) {
+    problems.push('JWT_SECRET is too short: use at least 32 characters (e.g. `openssl rand -hex 32`)');
+  }
+  const jwtJwksUrl = text('JWT_JWKS_URL');
+  if (jwtJwksUrl !== undefined && !isUrl(jwtJwksUrl, ['https:', 'http:'])) {
+    bad('JWT_JWKS_URL', jwtJwksUrl, 'expected an http(s) URL of a JSON Web Key Set');
+  }
+  if (isProduction && jwtSecret === undefined && jwtJwksUrl === undefined) {
+    problems.push('JWT_SECRET is required when NODE_ENV=production (or set JWT_JWKS_URL)');
+  }
+
+  const providerText = (text('CDN_PROVIDER') ?? 'local').toLowerCase();
+  if (!CDN_PROVIDERS.includes(providerText as CdnProviderName)) {
+    bad('CDN_PROVIDER', providerText, `expected one of ${CDN_PROVIDERS.join(', ')}`);
+  }
+
+  const cdnBaseUrl = text('CDN_BASE_URL')?.replace(/\/+$/, '');
+  if (cdnBaseUrl !== undefined && !isUrl(cdnBaseUrl, ['https:', 'http:'])) {
+    bad('CDN_BASE_URL', cdnBaseUrl, 'expected an http(s) URL such as https://cdn.example.com/files');
+  }
+
+  const dataDir = path.resolve(text('DATA_DIR') ?? './data');
+  const uploadDir = path.resolve(text('UPLOAD_DIR') ?? path.join(dataDir, 'uploads'));
+
+  let maxFileSize = 2 * 1024 ** 3;
+  const maxFileText = text('MAX_FILE_SIZE');
+  if (maxFileText !== undefined) {
+    const parsed = parseByteSize(maxFileText);
+    if (parsed === undefined) bad('MAX_FILE_SIZE', maxFileText, 'expected a positive byte count such as 104857600, 500MB or 2GiB');
+    else maxFileSize = parsed;
+  }
+
+  let maxRequestBytes = 1024 ** 2;
+  const maxRequestText = text('MAX_REQUEST_SIZE');
+  if (maxRequestText !== undefined) {
+    const parsed = parseByteSize(maxRequestText);
+    if (parsed === undefined) bad('MAX_REQUEST_SIZE', maxRequestText, 'expected a positive byte count such as 1MiB');
+    else maxRequestBytes = parsed;
+  }
+
+  const logLevel = (text('LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    bad('LOG_LEVEL', logLevel, 'expected one of fatal, error, warn, info, debug, trace, silent');
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    nodeEnv,
+    isProduction,
+    databaseUrl,
+    port,
+    host: text('HOST') ?? '0.0.0.0',
+    jwtSecret,
+    jwtJwksUrl,
+    jwtIssuer: text('JWT_ISSUER'),
+    jwtAudience: text('JWT_AUDIENCE'),
+    cdnProvider: providerText as CdnProviderName,
+    cdnBaseUrl,
+    cdnApiKey: text('CDN_API_KEY'),
+    uploadDir,
+    maxFileSize,
+    dataDir,
+    logLevel,
+    maxRequestBytes,
+  };
+}

@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+
+import { packageRoot } from '../paths.js';
+import * as schema from './schema.js';
+
+/** Drizzle over either backend; services see only this. */
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** Receives the payload string of one notification on a channel. */
+export type NotificationHandler = (payload: string) => void;
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: 'pglite' | 'postgres';
+  /** LISTEN on a channel; resolves once listening. The returned function stops listening. */
+  listen(channel: string, onNotify: NotificationHandler): Promise<() => Promise<void>>;
+  /** NOTIFY outside any transaction (delivered at once). */
+  notify(channel: string, payload: string): Promise<void>;
+  /** Applies pending drizzle-kit migrations; safe when several instances start at once. */
+  migrate(): Promise<void>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where drizzle-kit writes migrations; resolved from the package root so `dist/` and `src/` agree. */
+export const MIGRATIONS_FOLDER = path.join(packageRoot, 'drizzle');
+
+// Any fixed 64-bit number: serialises migrations of several instances starting at once.
+const MIGRATION_LOCK_ID = 7_241_019_553;
+
+export interface OpenDatabaseOptions {
+  databaseUrl?: string;
+  /** Directory of the embedded database when `databaseUrl` is unset. `memory://` keeps it in memory. */
+  dataDir: string;
+  /** Logs each SQL statement (tests count statements with it). */
+  onQuery?: (query: string) => void;
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  const logger = options.onQuery ? { logQuery: (query: string) => options.onQuery!(query) } : undefined;
+  return options.databaseUrl ? openPostgres(options.databaseUrl, logger) : openPglite(options.dataDir, logger);
+}
+
+type QueryLogger = { logQuery(query: string, params: unknown[]): void } | undefined;
+
+async function openPostgres(url: string, logger: QueryLogger): Promise<DatabaseHandle> {
+  const client = postgres(url, {
+    max: 10,
+    onnotice: () => {},
+    connection: { application_name: 'dev-forge-distribution' },
+  });
+  const db = drizzlePostgres(client, { schema, logger }) as unknown as Database;
+  return {
+    db,
+    kind: 'postgres',
+    async listen(channel, onNotify) {
+      const subscription = await client.listen(channel, onNotify);
+      return () => subscription.unlisten();
+    },
+    async notify(channel, payload) {
+      await client.notify(channel, payload);
+    },
+    async migrate() {
+      const lockConnection = await client.reserve();
+      try {
+        await lockConnection`select pg_advisory_lock(${MIGRATION_LOCK_ID})`;
+        await migratePostgres(drizzlePostgres(client), { migrationsFolder: MIGRATIONS_FOLDER });
+      } finally {
+        await lockConnection`select pg_advisory_unlock(${MIGRATION_LOCK_ID})`.catch(() => {});
+        lockConnection.release();
+      }
+    },
+    async ping() {
+      await client`select 1`;
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+async function openPglite(dataDir: string, logger: QueryLogger): Promise<DatabaseHandle> {
+  let location = dataDir;
+  if (!dataDir.startsWith('memory://')) {
+    location = path.join(dataDir, 'pglite');
+    fs.mkdirSync(location, { recursive: true });
+  }
+  const client = await PGlite.create(location);
+  const db = drizzlePglite(client, { schema, logger }) as unknown as Database;
+  return {
+    db,
+    kind: 'pglite',
+    async listen(channel, onNotify) {
+      const unsubscribe = await client.listen(channel, onNotify);
+      return () => unsubscribe();
+    },
+    async notify(channel, payload) {
+      await client.query('select pg_notify($1, $2)', [channel, payload]);
+    },
+    async migrate() {
+      await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_FOLDER });
+    },
+    async ping() {
+      await db.execute(sql`select 1`);
+    },
+    async close() {
+      if (!client.closed) await client.close();
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import DataLoader from 'dataloader';
+import type { Logger } from 'pino';
+
+import type { Caller } from '../auth/tokens.js';
+import type { Services } from '../services/index.js';
+import type { VersionRecord } from '../services/versionManagementService.js';
+
+/** Per-operation context: who calls, request-scoped loaders, the services. */
+export interface GraphQLContext {
+  caller: Caller | null;
+  requestId: string;
+  log: Logger;
+  services: Services;
+  loaders: Loaders;
+}
+
+export interface Loaders {
+  version: DataLoader<string, VersionRecord | null>;
+}
+
+/** Fresh loaders per operation: a cache never outlives the request that filled it. */
+export function createLoaders(services: Services): Loaders {
+  return {
+    version: new DataLoader((ids: readonly string[]) => services.versions.getVersionsByIds(ids)),
+  };
+}
+
+export function createContext(services: Services, caller: Caller | null, requestId: string, log: Logger): GraphQLContext {
+  return { caller, requestId, log: log.child({ requestId }), services, loaders: createLoaders(services) };
+}

@@ -1,0 +1,23 @@
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import type { ValidationRule } from 'graphql';
+
+/**
+ * Limits a hostile client runs into on HTTP and WebSocket alike (both validate with these
+ * rules). Breaches are validation errors, surfaced as BAD_USER_INPUT naming the limit.
+ */
+export const QUERY_LIMITS = {
+  /** Deepest selection nesting; the deepest legitimate query here is about 5. */
+  maxDepth: 10,
+  /** Aliases per operation: stops one request from running a field hundreds of times. */
+  maxAliases: 20,
+  /** graphql-armor's cost: objects 2, scalars 1, multiplied by depth. */
+  maxCost: 5000,
+} as const;
+
+export const validationRules: ValidationRule[] = [
+  maxDepthRule({ n: QUERY_LIMITS.maxDepth, exposeLimits: true, flattenFragments: true }),
+  maxAliasesRule({ n: QUERY_LIMITS.maxAliases, exposeLimits: true }),
+  costLimitRule({ maxCost: QUERY_LIMITS.maxCost, exposeLimits: true }),
+] as ValidationRule[];

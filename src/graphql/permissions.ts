@@ -1,0 +1,64 @@
+import { isObjectType, type GraphQLSchema } from 'graphql';
+import { allow, deny, rule, shield, type IRules } from 'graphql-shield';
+
+
+import { ForbiddenError, UnauthenticatedError } from '../services/errors.js';
+import type { GraphQLContext } from './context.js';
+
+/** Who may run each root field. The single source of truth for shield and for subscription set-up. */
+export type Access = 'user' | 'admin';
+
+export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Access>> = {
+  Query: {
+    versions: 'user',
+    latestVersion: 'user',
+    version: 'user',
+    compareVersions: 'user',
+    changelog: 'user',
+  },
+  Mutation: {
+    createVersion: 'admin',
+    deprecateVersion: 'admin',
+  },
+  Subscription: {
+    versionPublished: 'user',
+    versionEvents: 'user',
+  },
+};
+
+/** Throws the contract's error when `caller` may not use a field with this access. */
+export function assertAccess(caller: GraphQLContext['caller'], access: Access | undefined, field: string): void {
+  if (!caller) throw new UnauthenticatedError();
+  if (access === undefined) throw new ForbiddenError(`${field} has no access rule and is denied`);
+  if (access === 'admin' && caller.role !== 'admin') throw new ForbiddenError(`${field} needs the admin role`);
+}
+
+const isUser = rule({ cache: 'contextual' })((_parent, _args, ctx: GraphQLContext) =>
+  ctx.caller ? true : new UnauthenticatedError(),
+);
+const isAdmin = rule({ cache: 'contextual' })((_parent, _args, ctx: GraphQLContext) => {
+  if (!ctx.caller) return new UnauthenticatedError();
+  return ctx.caller.role === 'admin' ? true : new ForbiddenError('This operation needs the admin role');
+});
+
+/**
+ * graphql-shield over the schema: root fields by PERMISSIONS, deny by default; fields of
+ * object types are readable by whoever could reach the object.
+ */
+export function permissions(schema: GraphQLSchema) {
+  const rules: IRules = {};
+  for (const [typeName, fields] of Object.entries(PERMISSIONS)) {
+    rules[typeName] = Object.fromEntries(Object.entries(fields).map(([field, access]) => [field, access === 'admin' ? isAdmin : isUser]));
+  }
+  const roots = new Set(Object.keys(PERMISSIONS));
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (isObjectType(type) && !roots.has(type.name) && !type.name.startsWith('__')) {
+      rules[type.name] ??= allow;
+    }
+  }
+  return shield(rules, {
+    fallbackRule: deny,
+    fallbackError: () => new ForbiddenError('This operation has no access rule and is denied'),
+    allowExternalErrors: true,
+  });
+}

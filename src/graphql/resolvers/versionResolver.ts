@@ -1,0 +1,92 @@
+import { Arg, Args, Ctx, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+
+import { VERSION_PUBLISHED, type VersionPublishedEvent, type VersionRecord } from '../../services/versionManagementService.js';
+import type { GraphQLContext } from '../context.js';
+import { connection } from '../types/common.js';
+import {
+  ChangelogArgs,
+  CreateVersionInput,
+  LatestVersionArgs,
+  OwnerArgs,
+  Version,
+  VersionComparison,
+  VersionConnection,
+  VersionEvent,
+  VersionsArgs,
+} from '../types/version.js';
+
+/** Does this event concern the subscriber's owner filter? (Unset ids match everything.) */
+function concernsOwner(event: VersionPublishedEvent, args: OwnerArgs): boolean {
+  return (
+    (!args.extensionId || event.version.extensionId === args.extensionId) &&
+    (!args.productId || event.version.productId === args.productId)
+  );
+}
+
+@Resolver(() => Version)
+export class VersionResolver {
+  @Query(() => VersionConnection, { description: 'Versions of an owner, highest precedence first; stable only unless includePrerelease.' })
+  async versions(@Args(() => VersionsArgs) args: VersionsArgs, @Ctx() ctx: GraphQLContext) {
+    return connection(await ctx.services.versions.listVersions(args));
+  }
+
+  @Query(() => Version, { nullable: true, description: 'The highest non-deprecated version; null when there is none.' })
+  latestVersion(@Args(() => LatestVersionArgs) args: LatestVersionArgs, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.versions.getLatestVersion(args.extensionId, args.productId, args.includePrerelease);
+  }
+
+  @Query(() => Version, { nullable: true })
+  version(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.version.load(id);
+  }
+
+  @Query(() => VersionComparison, { description: 'SemVer precedence of two versions (both must be strict SemVer).' })
+  compareVersions(
+    @Arg('version1', () => String) version1: string,
+    @Arg('version2', () => String) version2: string,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    return ctx.services.versions.compareVersions(version1, version2);
+  }
+
+  @Query(() => String, { description: 'Keep-a-Changelog markdown for (fromVersion, toVersion].' })
+  changelog(@Args(() => ChangelogArgs) args: ChangelogArgs, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.versions.generateChangelog(args.extensionId, args.productId, args.fromVersion, args.toVersion, args.includePrerelease);
+  }
+
+  @Mutation(() => Version, { description: 'Publishes a new version (admin).' })
+  createVersion(@Arg('input', () => CreateVersionInput) input: CreateVersionInput, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.versions.createVersion(
+      input.version,
+      input.extensionId,
+      input.productId,
+      input.changelog,
+      input.releaseNotes,
+      input.metadata,
+      ctx.caller?.id,
+    );
+  }
+
+  @Mutation(() => Version, { description: 'Marks a version deprecated so it is never offered again (admin).' })
+  deprecateVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.versions.deprecateVersion(id, reason, ctx.caller?.id);
+  }
+
+  @Subscription(() => Version, {
+    topics: VERSION_PUBLISHED,
+    filter: ({ payload, args }: { payload: VersionPublishedEvent; args: OwnerArgs }) => concernsOwner(payload, args),
+    description: 'Each version created or deprecated for this owner (both ids optional: unset matches all).',
+  })
+  versionPublished(@Root() event: VersionPublishedEvent, @Args(() => OwnerArgs) _owner: OwnerArgs): VersionRecord {
+    return event.version;
+  }
+
+  @Subscription(() => VersionEvent, {
+    topics: VERSION_PUBLISHED,
+    filter: ({ payload, args }: { payload: VersionPublishedEvent; args: OwnerArgs }) => concernsOwner(payload, args),
+    description: 'Like versionPublished, with what happened (CREATED or DEPRECATED).',
+  })
+  versionEvents(@Root() event: VersionPublishedEvent, @Args(() => OwnerArgs) _owner: OwnerArgs): VersionPublishedEvent {
+    return event;
+  }
+}

@@ -1,0 +1,176 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+
+import { localJwtSecret, TokenVerifier } from '../auth/tokens.js';
+import type { Config } from '../config.js';
+import { createContext } from '../graphql/context.js';
+import { buildGraphQLSchema, guardSchema } from '../graphql/schema.js';
+import { createServices, type Services } from '../services/index.js';
+import { closeRuntime, createRuntime, type ServiceRuntime } from '../services/runtime.js';
+import { GraphQLHttpHandler } from './graphqlHttp.js';
+import { serveGraphQLOverWebSocket } from './graphqlWs.js';
+import { requestIdOf, sendGraphQLError, sendJson } from './httpUtil.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { ErrorCode } from '../services/errors.js';
+
+/** A route outside GraphQL (health, metrics, CDN files, uploads). Return false to pass. */
+export interface Route {
+  name: string;
+  method: string | string[];
+  match(pathname: string): boolean;
+  handle(req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }): Promise<void> | void;
+}
+
+export interface App {
+  /** `http://host:port`, as bound. */
+  url: string;
+  port: number;
+  runtime: ServiceRuntime;
+  services: Services;
+  metrics: Metrics;
+  /** The HS256 secret tokens are verified with (undefined under JWKS). */
+  jwtSecret: string | undefined;
+  /** Graceful stop: refuse new work, drain requests, close sockets (1001), then the database. */
+  close(): Promise<void>;
+}
+
+export const GRAPHQL_PATH = '/graphql';
+
+/**
+ * Starts one server instance: database (migrated), event bus, services, GraphQL over HTTP
+ * and WebSocket on one port, /healthz and /metrics.
+ */
+export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
+  const runtime = await createRuntime(config, log);
+  const services = createServices(runtime);
+  const metrics = new Metrics();
+  const jwtSecret = config.jwtJwksUrl ? config.jwtSecret : (config.jwtSecret ?? localJwtSecret(config.dataDir));
+  const verifier = new TokenVerifier({
+    secret: jwtSecret,
+    jwksUrl: config.jwtJwksUrl,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+  });
+  const schema = guardSchema(await buildGraphQLSchema(runtime.events));
+  const makeContext = (caller: Parameters<typeof createContext>[1], requestId: string) =>
+    createContext(services, caller, requestId, log);
+
+  const server = http.createServer();
+  server.requestTimeout = 0; // uploads may stream for minutes; per-route code bounds its own work
+  server.headersTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
+  const wsDisposable = serveGraphQLOverWebSocket({ schema, wsServer, verifier, isProduction: config.isProduction, metrics, log, createContext: makeContext });
+
+  const graphqlHttp = new GraphQLHttpHandler({
+    schema,
+    httpServer: server,
+    isProduction: config.isProduction,
+    maxRequestBytes: config.maxRequestBytes,
+    verifier,
+    metrics,
+    log,
+    createContext: makeContext,
+    plugins: [{ async serverWillStart() { return { async drainServer() { await wsDisposable.dispose(); } }; } }],
+  });
+  await graphqlHttp.start();
+
+  const routes: Route[] = [
+    {
+      name: 'graphql',
+      method: ['GET', 'POST'],
+      match: (pathname) => pathname === GRAPHQL_PATH,
+      handle: (req, res, { requestId }) => graphqlHttp.handle(req, res, requestId),
+    },
+    {
+      name: 'healthz',
+      method: ['GET', 'HEAD'],
+      match: (pathname) => pathname === '/healthz',
+      async handle(_req, res) {
+        try {
+          await Promise.race([
+            runtime.database.ping(),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('database ping timed out after 2 s')), 2000).unref()),
+          ]);
+          sendJson(res, 200, { status: 'ok', database: runtime.database.kind });
+        } catch (error) {
+          log.warn({ err: error }, 'health check failed');
+          sendJson(res, 503, { status: 'unavailable', database: runtime.database.kind, error: 'database unreachable' });
+        }
+      },
+    },
+    {
+      name: 'metrics',
+      method: 'GET',
+      match: (pathname) => pathname === '/metrics',
+      async handle(_req, res) {
+        const body = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(body);
+      },
+    },
+  ];
+
+  server.on('request', (req, res) => {
+    const requestId = requestIdOf(req);
+    res.setHeader('x-request-id', requestId);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = routes.find((candidate) => candidate.match(url.pathname));
+    const methods = route ? [route.method].flat() : [];
+    const finish = () => metrics.httpRequests.inc({ route: route?.name ?? 'none', status: String(res.statusCode) });
+    res.on('finish', finish);
+    if (!route) return sendJson(res, 404, { error: `No route for ${url.pathname}` });
+    if (!methods.includes(req.method ?? '')) {
+      return sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` }, { allow: methods.join(', ') });
+    }
+    Promise.resolve(route.handle(req, res, { requestId, url })).catch((error: unknown) => {
+      log.error({ err: error, requestId, route: route.name }, 'request failed');
+      if (!res.headersSent) sendGraphQLError(res, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error', { requestId });
+      else res.destroy();
+    });
+  });
+
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== GRAPHQL_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${port}`,
+    port,
+    runtime,
+    services,
+    metrics,
+    jwtSecret,
+    close() {
+      closing ??= (async () => {
+        await graphqlHttp.stop(); // drains HTTP (stops accepting) and disposes graphql-ws (1001)
+        for (const client of wsServer.clients) client.terminate();
+        wsServer.close();
+        server.closeAllConnections();
+        await closeRuntime(runtime);
+      })();
+      return closing;
+    },
+  };
+}

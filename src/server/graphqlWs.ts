@@ -1,0 +1,171 @@
+import crypto from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+import {
+  getOperationAST,
+  GraphQLError,
+  Kind,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLSchema,
+  type SelectionSetNode,
+} from 'graphql';
+import { CloseCode } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import type { WebSocketServer } from 'ws';
+
+import { TokenVerifier, type Caller } from '../auth/tokens.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import { formatErrors } from '../graphql/errors.js';
+import { validationRules } from '../graphql/limits.js';
+import { assertAccess, PERMISSIONS } from '../graphql/permissions.js';
+import { DomainError, ErrorCode } from '../services/errors.js';
+import { Metrics } from './metrics.js';
+
+export interface GraphQLWsOptions {
+  schema: GraphQLSchema;
+  wsServer: WebSocketServer;
+  verifier: TokenVerifier;
+  isProduction: boolean;
+  metrics: Metrics;
+  log: Logger;
+  createContext(caller: Caller, requestId: string): GraphQLContext;
+}
+
+interface SocketState {
+  caller?: Caller;
+  connectionId: string;
+  subscriptions: Set<string>;
+  expiryTimer?: NodeJS.Timeout;
+}
+
+type Extra = { request: IncomingMessage; state?: SocketState };
+
+/** Close code for a missing, invalid or expired token (graphql-ws treats it as fatal: no retry loop). */
+export const UNAUTHENTICATED_CLOSE = CloseCode.Unauthorized;
+
+/** Tags a parse/validation error the way Apollo does on HTTP, so both transports map it alike. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { ...error.extensions, code } });
+}
+
+/** Root fields an operation selects, following fragments (what permissions are checked against). */
+function rootFields(document: DocumentNode, selectionSet: SelectionSetNode, seen = new Set<string>()): string[] {
+  const fields: string[] = [];
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) fields.push(selection.name.value);
+    else if (selection.kind === Kind.INLINE_FRAGMENT) fields.push(...rootFields(document, selection.selectionSet, seen));
+    else if (!seen.has(selection.name.value)) {
+      seen.add(selection.name.value);
+      const fragment = document.definitions.find(
+        (definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === selection.name.value,
+      );
+      if (fragment?.kind === Kind.FRAGMENT_DEFINITION) fields.push(...rootFields(document, fragment.selectionSet, seen));
+    }
+  }
+  return fields;
+}
+
+/**
+ * graphql-ws on the shared WebSocket server. The token is checked once at connection
+ * (bad token: close 4401) and the socket is closed when it expires; every operation is
+ * parsed, validated with the same limits as HTTP, and authorised per root field before it
+ * runs — graphql-shield wraps `resolve`, not `subscribe`, so this is where subscriptions are
+ * guarded.
+ */
+export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
+  const { schema, verifier, metrics, log, isProduction } = options;
+  const rules = [...specifiedRules, ...validationRules];
+
+  return useServer<Record<string, unknown> | undefined, Extra>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const state: SocketState = { connectionId: crypto.randomUUID(), subscriptions: new Set() };
+        ctx.extra.state = state;
+        const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        try {
+          const token = TokenVerifier.bearer(typeof raw === 'string' ? raw : undefined);
+          if (!token) throw new DomainError(ErrorCode.UNAUTHENTICATED, 'connectionParams.authorization must be "Bearer <JWT>"');
+          state.caller = await verifier.verify(token);
+        } catch (error) {
+          const reason = error instanceof DomainError ? `UNAUTHENTICATED: ${error.message}` : 'UNAUTHENTICATED';
+          ctx.extra.socket.close(UNAUTHENTICATED_CLOSE, Buffer.from(reason).subarray(0, 123).toString());
+          return false;
+        }
+        if (state.caller.expiresAt) {
+          const ms = state.caller.expiresAt * 1000 - Date.now();
+          state.expiryTimer = setTimeout(() => ctx.extra.socket.close(UNAUTHENTICATED_CLOSE, 'UNAUTHENTICATED: token expired'), Math.max(0, ms));
+          state.expiryTimer.unref();
+        }
+        metrics.sockets.inc();
+        log.debug({ connectionId: state.connectionId, userId: state.caller.id }, 'websocket connected');
+        return true;
+      },
+      onSubscribe: (ctx, id, payload) => {
+        const state = ctx.extra.state!;
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: 5000 });
+        } catch (error) {
+          return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+        }
+        const validationErrors = validate(schema, document, rules);
+        if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+        const operation = getOperationAST(document, payload.operationName);
+        if (!operation) {
+          return [new GraphQLError('Name the operation to run: the document has several or none', { extensions: { code: ErrorCode.BAD_USER_INPUT } })];
+        }
+        const rootType = operation.operation === 'query' ? 'Query' : operation.operation === 'mutation' ? 'Mutation' : 'Subscription';
+        try {
+          for (const field of rootFields(document, operation.selectionSet)) {
+            if (field !== '__typename') assertAccess(state.caller ?? null, PERMISSIONS[rootType][field], `${rootType}.${field}`);
+          }
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        const requestId = `${state.connectionId}:${id}`;
+        if (operation.operation === 'subscription') {
+          state.subscriptions.add(id);
+          metrics.subscriptions.inc();
+        }
+        metrics.operations.inc({ operation: Metrics.operationLabel(payload.operationName), type: operation.operation, transport: 'ws' });
+        const args: ExecutionArgs = {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: options.createContext(state.caller!, requestId),
+        };
+        return args;
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors?.length) return;
+        for (const error of result.errors) {
+          if (!(error.originalError instanceof DomainError)) log.error({ err: error.originalError ?? error }, 'subscription operation failed');
+        }
+        return { ...result, errors: formatErrors(result.errors, isProduction) };
+      },
+      onError: (_ctx, _id, _payload, errors) => {
+        for (const error of errors) metrics.errors.inc({ code: String(error.extensions?.code ?? ErrorCode.BAD_USER_INPUT) });
+        return formatErrors(errors, isProduction);
+      },
+      onComplete: (ctx, id) => {
+        if (ctx.extra.state?.subscriptions.delete(id)) metrics.subscriptions.dec();
+      },
+      onClose: (ctx) => {
+        const state = ctx.extra.state;
+        if (!state) return;
+        clearTimeout(state.expiryTimer);
+        if (state.subscriptions.size > 0) metrics.subscriptions.dec(state.subscriptions.size);
+        state.subscriptions.clear();
+        if (state.caller) metrics.sockets.dec();
+      },
+    },
+    options.wsServer,
+  );
+}

@@ -1,0 +1,13 @@
+import type { RuntimeSource } from './runtime.js';
+import { VersionManagementService } from './versionManagementService.js';
+
+/** The services a server instance works with, all over one runtime. */
+export interface Services {
+  versions: VersionManagementService;
+}
+
+export function createServices(runtime: RuntimeSource): Services {
+  return {
+    versions: new VersionManagementService(runtime),
+  };
+}
