@@ -1,0 +1,129 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type DocumentNode } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export interface GraphQLResponse<T> {
+  status: number;
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string; [key: string]: unknown } }[];
+}
+
+type Operation<T, V> = TypedDocumentNode<T, V> | DocumentNode | string;
+
+function text(operation: Operation<unknown, unknown>): string {
+  return typeof operation === 'string' ? operation : print(operation);
+}
+
+/** A GraphQL-over-HTTP client as a dashboard or release script would be (real fetch). */
+export class HttpClient {
+  constructor(
+    readonly url: string,
+    readonly token: string | undefined,
+  ) {}
+
+  async request<T, V = Record<string, unknown>>(operation: Operation<T, V>, variables?: V, headers: Record<string, string> = {}): Promise<GraphQLResponse<T>> {
+    const response = await fetch(this.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        ...headers,
+      },
+      body: JSON.stringify({ query: text(operation), variables }),
+    });
+    const body = (await response.json()) as GraphQLResponse<T>;
+    return { ...body, status: response.status };
+  }
+
+  /** Returns data, failing the test with the errors when there are any. */
+  async data<T, V = Record<string, unknown>>(operation: Operation<T, V>, variables?: V): Promise<T> {
+    const response = await this.request(operation, variables);
+    if (response.errors?.length || !response.data) {
+      throw new Error(`GraphQL errors: ${JSON.stringify(response.errors ?? response)}`);
+    }
+    return response.data;
+  }
+
+  /** Returns the first error's extensions.code (undefined when the call succeeded). */
+  async errorCode<T, V = Record<string, unknown>>(operation: Operation<T, V>, variables?: V): Promise<string | undefined> {
+    const response = await this.request(operation, variables);
+    return response.errors?.[0]?.extensions?.code;
+  }
+}
+
+/** Events of one subscription, in arrival order, awaited one by one with a deadline. */
+export class Subscription<T> {
+  private readonly queue: T[] = [];
+  private readonly waiters: ((value: T) => void)[] = [];
+  readonly errors: unknown[] = [];
+  private dispose: () => void = () => {};
+
+  constructor(client: Client, operation: Operation<T, unknown>, variables: Record<string, unknown> | undefined) {
+    this.dispose = client.subscribe<T>(
+      { query: text(operation), variables },
+      {
+        next: (result) => {
+          if (result.errors) this.errors.push(result.errors);
+          const value = result as unknown as T;
+          const waiter = this.waiters.shift();
+          if (waiter) waiter(value);
+          else this.queue.push(value);
+        },
+        error: (error) => this.errors.push(error),
+        complete: () => {},
+      },
+    );
+  }
+
+  /** The next event (an execution result with `data`), or a rejection after `timeoutMs`. */
+  next(timeoutMs = 5000): Promise<T> {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(onValue), 1);
+        reject(new Error(`no subscription event within ${timeoutMs} ms (errors: ${JSON.stringify(this.errors)})`));
+      }, timeoutMs);
+      const onValue = (value: T) => {
+        clearTimeout(timer);
+        resolve(value);
+      };
+      this.waiters.push(onValue);
+    });
+  }
+
+  /** Resolves true when no event arrives within `ms` (for "must not be told" checks). */
+  async quietFor(ms: number): Promise<boolean> {
+    try {
+      await this.next(ms);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  close(): void {
+    this.dispose();
+  }
+}
+
+/** A graphql-ws client over a real WebSocket, authenticated like an extension client. */
+export function wsClient(url: string, token: string | undefined, onClosed?: (event: { code: number; reason: string }) => void): Client {
+  return createClient({
+    url,
+    webSocketImpl: WebSocket,
+    lazy: false,
+    retryAttempts: 0,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    on: onClosed ? { closed: (event) => onClosed(event as { code: number; reason: string }) } : undefined,
+  });
+}
+
+/** Subscribes and waits until the server has acknowledged the connection. */
+export async function subscribe<T>(client: Client, operation: Operation<T, unknown>, variables?: Record<string, unknown>): Promise<Subscription<{ data?: T; errors?: unknown[] }>> {
+  const subscription = new Subscription<{ data?: T; errors?: unknown[] }>(client, operation as never, variables);
+  // graphql-ws has no "subscribed" ack: give the server a moment to register the listener.
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  return subscription;
+}
