@@ -37,6 +37,26 @@ export interface Config {
   logLevel: string;
   /** Largest accepted GraphQL request body in bytes (default 1 MiB). */
   maxRequestBytes: number;
+  /** Regions every upload is replicated to (`CDN_REGIONS=us-east,eu-west`); default one region, `default`. */
+  cdnRegions: string[];
+  /** S3-compatible store (providers s3, cloudfront, cloudflare/R2). */
+  s3: {
+    endpoint: string | undefined;
+    bucket: string | undefined;
+    region: string;
+    /** Path-style URLs (`endpoint/bucket/key`), needed by most self-hosted S3 servers (default true when S3_ENDPOINT is set). */
+    forcePathStyle: boolean;
+  };
+  cloudfront: {
+    distributionId: string | undefined;
+    /** Override of the CloudFront API endpoint (tests point it at a local recorder). */
+    endpoint: string | undefined;
+  };
+  cloudflare: {
+    zoneId: string | undefined;
+    /** Base of the Cloudflare API (default https://api.cloudflare.com/client/v4). */
+    apiUrl: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -142,6 +162,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bad('LOG_LEVEL', logLevel, 'expected one of fatal, error, warn, info, debug, trace, silent');
   }
 
+  const regionsText = text('CDN_REGIONS');
+  const cdnRegions = regionsText === undefined ? ['default'] : regionsText.split(',').map((r) => r.trim()).filter(Boolean);
+  if (regionsText !== undefined && (cdnRegions.length === 0 || !cdnRegions.every((r) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(r)) || new Set(cdnRegions).size !== cdnRegions.length)) {
+    bad('CDN_REGIONS', regionsText, 'expected distinct comma-separated region names of lowercase letters, digits and dashes, e.g. us-east,eu-west');
+  }
+
+  const s3Endpoint = text('S3_ENDPOINT');
+  if (s3Endpoint !== undefined && !isUrl(s3Endpoint, ['https:', 'http:'])) bad('S3_ENDPOINT', s3Endpoint, 'expected an http(s) URL');
+  const s3Bucket = text('S3_BUCKET');
+  const usesS3 = providerText === 's3' || providerText === 'cloudfront' || providerText === 'cloudflare';
+  if (usesS3 && s3Bucket === undefined) problems.push(`S3_BUCKET is required when CDN_PROVIDER=${providerText}`);
+  if (usesS3 && cdnBaseUrl === undefined) problems.push(`CDN_BASE_URL is required when CDN_PROVIDER=${providerText}: the public URL files are served from`);
+  const distributionId = text('CLOUDFRONT_DISTRIBUTION_ID');
+  if (providerText === 'cloudfront' && distributionId === undefined) problems.push('CLOUDFRONT_DISTRIBUTION_ID is required when CDN_PROVIDER=cloudfront');
+  const cloudfrontEndpoint = text('CLOUDFRONT_ENDPOINT');
+  if (cloudfrontEndpoint !== undefined && !isUrl(cloudfrontEndpoint, ['https:', 'http:'])) bad('CLOUDFRONT_ENDPOINT', cloudfrontEndpoint, 'expected an http(s) URL');
+  const zoneId = text('CLOUDFLARE_ZONE_ID');
+  if (providerText === 'cloudflare' && zoneId === undefined) problems.push('CLOUDFLARE_ZONE_ID is required when CDN_PROVIDER=cloudflare');
+  if (providerText === 'cloudflare' && text('CDN_API_KEY') === undefined) problems.push('CDN_API_KEY is required when CDN_PROVIDER=cloudflare (an API token with Cache Purge permission)');
+  const cloudflareApiUrl = (text('CLOUDFLARE_API_URL') ?? 'https://api.cloudflare.com/client/v4').replace(/\/+$/, '');
+  if (!isUrl(cloudflareApiUrl, ['https:', 'http:'])) bad('CLOUDFLARE_API_URL', cloudflareApiUrl, 'expected an http(s) URL');
+  const pathStyleText = text('S3_FORCE_PATH_STYLE');
+  if (pathStyleText !== undefined && !['true', 'false'].includes(pathStyleText)) bad('S3_FORCE_PATH_STYLE', pathStyleText, 'expected true or false');
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -162,5 +206,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     logLevel,
     maxRequestBytes,
+    cdnRegions,
+    s3: {
+      endpoint: s3Endpoint,
+      bucket: s3Bucket,
+      region: text('S3_REGION') ?? text('AWS_REGION') ?? 'us-east-1',
+      forcePathStyle: pathStyleText === undefined ? s3Endpoint !== undefined : pathStyleText === 'true',
+    },
+    cloudfront: { distributionId, endpoint: cloudfrontEndpoint },
+    cloudflare: { zoneId, apiUrl: cloudflareApiUrl },
   };
 }

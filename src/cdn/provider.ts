@@ -1,0 +1,98 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Where artifact bytes live and how edge caches are told to forget them. One interface, four
+ * implementations selected by CDN_PROVIDER (see `createCdnProvider` in ./index.ts):
+ * `local` (content-addressed files under DATA_DIR, served by this server), `s3` (any
+ * S3-compatible store), `cloudfront` (s3 + CloudFront invalidations), `cloudflare` (R2 through
+ * its S3 API + Cloudflare purge-cache).
+ *
+ * Keys are relative object keys (`ab/cd/<sha256>/<fileName>` style, never starting with `/`,
+ * never containing `..`); the CDN service chooses them. Every method names the region it acts
+ * on; a provider with one origin uses the region name `default`.
+ */
+export interface CdnProvider {
+  readonly name: 'local' | 's3' | 'cloudfront' | 'cloudflare';
+
+  /** Regions uploads are replicated to, in configured order (CDN_REGIONS; `['default']` when unset). */
+  readonly regions: readonly string[];
+
+  /**
+   * Stores `body` under `key` in one region, streaming (never buffering the whole body).
+   * Resolves once the object is durable and readable; rejects with ProviderError otherwise,
+   * leaving no partial object behind that `exists` would report.
+   */
+  put(region: string, key: string, body: Readable, info: PutInfo): Promise<void>;
+
+  /** Opens a stored object for reading (replication from a healthy region, serving). Rejects with ProviderError (status 404) when absent. */
+  get(region: string, key: string, range?: ByteRange): Promise<Readable>;
+
+  /** True when the object exists in that region. */
+  exists(region: string, key: string): Promise<boolean>;
+
+  /** Removes an object; resolves too when it was already gone. */
+  delete(region: string, key: string): Promise<void>;
+
+  /** The public URL clients download the object from in that region. */
+  publicUrl(region: string, key: string): string;
+
+  /**
+   * Asks the edge to drop cached copies of these URL paths (each starting with `/`).
+   * Resolves the provider's reference for the request (CloudFront invalidation id, Cloudflare
+   * purge id, null for `local`/`s3`, which have no edge cache). Rejects with ProviderError:
+   * `retryable` for 429/5xx/network failures (with `retryAfterMs` when the API said so).
+   */
+  invalidate(paths: readonly string[]): Promise<InvalidationResult>;
+
+  /** Releases clients/sockets (called at shutdown). */
+  close?(): Promise<void>;
+}
+
+export interface PutInfo {
+  /** Exact byte count of the body. */
+  size: number;
+  /** sha256 of the body, lowercase hex (stored as object metadata where the store allows). */
+  checksum: string;
+  contentType: string;
+  cacheControl: string;
+  /** Upload progress in bytes sent so far (called at most a few times per second). */
+  onProgress?(bytesSent: number): void;
+}
+
+/** Inclusive byte range, as HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface InvalidationResult {
+  /** Provider's id for the request, null when there is no edge to invalidate. */
+  reference: string | null;
+}
+
+/** A provider failure with what the caller needs to decide on a retry. Messages never contain credentials. */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly options: {
+      /** True for 429, 5xx and network failures: trying again later may succeed. */
+      retryable: boolean;
+      /** HTTP status from the store or API, when there was one. */
+      status?: number;
+      /** The API's Retry-After, in milliseconds. */
+      retryAfterMs?: number;
+      cause?: unknown;
+    },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'ProviderError';
+  }
+
+  get retryable(): boolean {
+    return this.options.retryable;
+  }
+
+  get status(): number | undefined {
+    return this.options.status;
+  }
+}
