@@ -60,10 +60,7 @@ export class TokenVerifier {
     let payload: jose.JWTPayload;
     try {
       const options = { algorithms: this.algorithms, issuer: this.options.issuer, audience: this.options.audience };
-      ({ payload } =
-        this.key instanceof Uint8Array
-          ? await jose.jwtVerify(token, this.key, options)
-          : await jose.jwtVerify(token, this.key, options));
+      ({ payload } = await jose.jwtVerify(token, this.key as Uint8Array, options));
     } catch (error) {
       const reason =
         error instanceof jose.errors.JWTExpired

@@ -36,11 +36,11 @@ function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContex
       const started = process.hrtime.bigint();
       return {
         async didEncounterErrors({ errors }) {
+          // Domain errors are the caller's business; anything else is ours to investigate.
           for (const error of errors) {
-            const original = (error.originalError ?? error) as Error;
-            if (!(original instanceof DomainError) && !error.extensions?.code) {
-              contextValue.log.error({ err: original, path: error.path }, 'operation failed');
-            } else if (!(original instanceof DomainError) && error.extensions?.code === 'INTERNAL_SERVER_ERROR') {
+            const original = error.originalError ?? error;
+            const code = error.extensions?.code;
+            if (!(original instanceof DomainError) && (code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR)) {
               contextValue.log.error({ err: original, path: error.path }, 'operation failed');
             }
           }
