@@ -1,0 +1,166 @@
+import path from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { ConfigError, loadConfig, parseByteSize } from '../../src/config.js';
+
+/** loadConfig with only these variables (never the test process's own environment). */
+const load = (env: Record<string, string> = {}) => loadConfig(env);
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    load(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig defaults', () => {
+  it('starts on port 4000 with the embedded database under ./data and the local CDN', () => {
+    const config = load();
+    expect(config).toMatchObject({
+      nodeEnv: 'development',
+      isProduction: false,
+      databaseUrl: undefined,
+      port: 4000,
+      host: '0.0.0.0',
+      jwtSecret: undefined,
+      jwtJwksUrl: undefined,
+      cdnProvider: 'local',
+      cdnBaseUrl: undefined,
+      dataDir: path.resolve('./data'),
+      uploadDir: path.resolve('./data/uploads'),
+      maxFileSize: 2 * 1024 ** 3,
+      maxRequestBytes: 1024 ** 2,
+      logLevel: 'info',
+      cdnRegions: ['default'],
+    });
+  });
+
+  it('puts uploads under DATA_DIR unless UPLOAD_DIR says otherwise', () => {
+    expect(load({ DATA_DIR: '/srv/dfd' }).uploadDir).toBe('/srv/dfd/uploads');
+    expect(load({ DATA_DIR: '/srv/dfd', UPLOAD_DIR: '/mnt/artifacts' }).uploadDir).toBe('/mnt/artifacts');
+  });
+
+  it('treats blank variables as unset', () => {
+    expect(load({ PORT: '  ', DATABASE_URL: '', CDN_PROVIDER: ' ' })).toMatchObject({ port: 4000, databaseUrl: undefined, cdnProvider: 'local' });
+  });
+
+  it('reads the values it is given', () => {
+    const config = load({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'x'.repeat(32),
+      DATABASE_URL: 'postgres://app@db:5432/dfd',
+      PORT: '0',
+      CDN_PROVIDER: 'LOCAL',
+      CDN_BASE_URL: 'https://cdn.example.com/files/',
+      MAX_FILE_SIZE: '500MB',
+      CDN_REGIONS: 'us-east, eu-west',
+    });
+    expect(config).toMatchObject({
+      isProduction: true,
+      databaseUrl: 'postgres://app@db:5432/dfd',
+      port: 0,
+      cdnProvider: 'local',
+      cdnBaseUrl: 'https://cdn.example.com/files',
+      maxFileSize: 500e6,
+      cdnRegions: ['us-east', 'eu-west'],
+    });
+  });
+});
+
+describe('size suffixes', () => {
+  it.each([
+    ['1048576', 1048576],
+    ['1', 1],
+    ['10b', 10],
+    ['500MB', 500e6],
+    ['500mb', 500e6],
+    ['1kb', 1000],
+    ['1KiB', 1024],
+    ['1k', 1024],
+    ['2GiB', 2 * 1024 ** 3],
+    ['2G', 2 * 1024 ** 3],
+    ['1.5MiB', 1.5 * 1024 ** 2],
+    [' 3 MiB ', 3 * 1024 ** 2],
+    ['1TiB', 1024 ** 4],
+  ])('%j is %d bytes', (text, bytes) => {
+    expect(parseByteSize(text)).toBe(bytes);
+    expect(load({ MAX_FILE_SIZE: text }).maxFileSize).toBe(bytes);
+  });
+
+  it.each(['lots', '0', '-1', '1.2.3', '10 parsecs', 'MB', '1e6', '0.1', '99999999999TiB'])('%j is not a size', (text) => {
+    expect(parseByteSize(text)).toBeUndefined();
+    expect(problemsOf({ MAX_FILE_SIZE: text })).toEqual([expect.stringMatching(/^MAX_FILE_SIZE=.*invalid/)]);
+  });
+
+  it('applies to MAX_REQUEST_SIZE too', () => {
+    expect(load({ MAX_REQUEST_SIZE: '64KiB' }).maxRequestBytes).toBe(65536);
+    expect(problemsOf({ MAX_REQUEST_SIZE: 'big' })).toEqual([expect.stringContaining('MAX_REQUEST_SIZE')]);
+  });
+});
+
+describe('bad configuration', () => {
+  it.each([
+    ['PORT', { PORT: 'abc' }],
+    ['PORT', { PORT: '65536' }],
+    ['PORT', { PORT: '-1' }],
+    ['PORT', { PORT: '80.5' }],
+    ['CDN_PROVIDER', { CDN_PROVIDER: 'ftp' }],
+    ['MAX_FILE_SIZE', { MAX_FILE_SIZE: 'lots' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://root@db/dfd' }],
+    ['DATABASE_URL', { DATABASE_URL: 'not a url' }],
+    ['JWT_SECRET', { JWT_SECRET: 'short' }],
+    ['JWT_SECRET', { NODE_ENV: 'production' }],
+    ['JWT_JWKS_URL', { JWT_JWKS_URL: 'ftp://keys.example.com/jwks.json' }],
+    ['CDN_BASE_URL', { CDN_BASE_URL: 'cdn.example.com' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['CDN_REGIONS', { CDN_REGIONS: 'US East' }],
+    ['CDN_REGIONS', { CDN_REGIONS: 'eu,eu' }],
+  ] as const)('names %s for %j', (variable, env) => {
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(variable);
+  });
+
+  it('accepts production with JWT_JWKS_URL instead of JWT_SECRET', () => {
+    expect(load({ NODE_ENV: 'production', JWT_JWKS_URL: 'https://id.example.com/.well-known/jwks.json' }).jwtJwksUrl).toBe(
+      'https://id.example.com/.well-known/jwks.json',
+    );
+  });
+
+  it('lists every bad variable in one ConfigError, one line each', () => {
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      PORT: 'abc',
+      CDN_PROVIDER: 'ftp',
+      MAX_FILE_SIZE: 'lots',
+      DATABASE_URL: 'mysql://x',
+      LOG_LEVEL: 'loud',
+    });
+    for (const variable of ['PORT', 'CDN_PROVIDER', 'MAX_FILE_SIZE', 'DATABASE_URL', 'LOG_LEVEL', 'JWT_SECRET']) {
+      expect(problems.filter((line) => line.includes(variable)), variable).toHaveLength(1);
+    }
+    expect(problems).toHaveLength(6);
+    for (const line of problems) expect(line).not.toContain('\n');
+  });
+
+  it('ConfigError.message joins the problems line by line', () => {
+    try {
+      load({ PORT: 'abc', CDN_PROVIDER: 'ftp' });
+    } catch (error) {
+      expect((error as Error).message.split('\n')).toEqual((error as ConfigError).problems);
+      return;
+    }
+    throw new Error('expected a ConfigError');
+  });
+
+  it('requires the S3 settings a non-local provider needs, naming each', () => {
+    const problems = problemsOf({ CDN_PROVIDER: 'cloudflare' });
+    for (const variable of ['S3_BUCKET', 'CDN_BASE_URL', 'CLOUDFLARE_ZONE_ID', 'CDN_API_KEY']) {
+      expect(problems.some((line) => line.startsWith(variable)), variable).toBe(true);
+    }
+  });
+});
