@@ -127,3 +127,73 @@ export async function subscribe<T>(client: Client, operation: Operation<T, unkno
   await new Promise((resolve) => setTimeout(resolve, 150));
   return subscription;
 }
+
+/** What one operation over WebSocket ended with: its first result, or the errors graphql-ws reported. */
+export interface WsOutcome<T> {
+  data?: T | null;
+  errors?: { message: string; extensions?: { code?: string; [key: string]: unknown } }[];
+}
+
+/**
+ * Runs one query or mutation over graphql-ws and resolves with its first result, or with the
+ * errors the server refused it with (graphql-ws `error` message: validation, limits, access).
+ * Rejects when the socket closes first.
+ */
+export function wsRequest<T, V = Record<string, unknown>>(client: Client, operation: Operation<T, V>, variables?: V): Promise<WsOutcome<T>> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const dispose = client.subscribe<T>(
+      { query: text(operation), variables: variables as Record<string, unknown> | undefined },
+      {
+        next: (result) => {
+          if (settled) return;
+          settled = true;
+          resolve(result as WsOutcome<T>);
+          dispose();
+        },
+        error: (error) => {
+          if (settled) return;
+          settled = true;
+          if (Array.isArray(error)) resolve({ errors: error as WsOutcome<T>['errors'] });
+          else {
+            const { code, reason } = error as { code?: number; reason?: string };
+            reject(error instanceof Error ? error : new Error(`socket closed: ${code} ${reason}`));
+          }
+        },
+        complete: () => {
+          if (!settled) reject(new Error('completed without a result'));
+        },
+      },
+    );
+  });
+}
+
+/**
+ * Opens a graphql-ws connection with these connectionParams and resolves the close code and
+ * reason the server ends it with (for token checks; rejects if the server acknowledges instead).
+ */
+export function wsCloseOf(url: string, connectionParams: Record<string, unknown>, timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`socket still open after ${timeoutMs} ms`)), timeoutMs);
+    const client = createClient({
+      url,
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 0,
+      connectionParams,
+      on: {
+        connected: () => {
+          clearTimeout(timer);
+          reject(new Error('the server acknowledged the connection'));
+          void client.dispose();
+        },
+        closed: (event) => {
+          clearTimeout(timer);
+          const { code, reason } = event as { code: number; reason: string };
+          resolve({ code, reason });
+        },
+      },
+      onNonLazyError: () => {},
+    });
+  });
+}
