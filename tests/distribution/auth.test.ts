@@ -300,8 +300,8 @@ describe('tokens', () => {
 describe('JWKS (RS256/ES256 from an identity provider)', () => {
   let jwks: http.Server;
   let jwksServer: TestServer;
-  let rsaKey: CryptoKey;
-  let ecKey: CryptoKey;
+  let rsaKey: jose.CryptoKey;
+  let ecKey: jose.CryptoKey;
 
   beforeAll(async () => {
     const rsa = await jose.generateKeyPair('RS256');
@@ -327,7 +327,7 @@ describe('JWKS (RS256/ES256 from an identity provider)', () => {
     await new Promise((resolve) => jwks?.close(resolve));
   });
 
-  const issue = (key: CryptoKey, alg: string, kid: string, role = 'admin') =>
+  const issue = (key: jose.CryptoKey, alg: string, kid: string, role = 'admin') =>
     new jose.SignJWT({ role }).setProtectedHeader({ alg, kid }).setSubject(USER_ID).setIssuedAt().setExpirationTime('10m').sign(key);
 
   it('accepts RS256 and ES256 tokens signed by the keys the JWKS publishes, on HTTP and WebSocket', async () => {
