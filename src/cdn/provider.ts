@@ -37,7 +37,9 @@ export interface CdnProvider {
   publicUrl(region: string, key: string): string;
 
   /**
-   * Asks the edge to drop cached copies of these URL paths (each starting with `/`).
+   * Asks the edge to drop cached copies of these URL paths (each starting with `/`): the path
+   * part of `publicUrl`, i.e. `new URL(publicUrl(region, key)).pathname`, including any path in
+   * CDN_BASE_URL (CloudFront invalidates it as is; Cloudflare purges CDN_BASE_URL's origin + path).
    * Resolves the provider's reference for the request (CloudFront invalidation id, Cloudflare
    * purge id, null for `local`/`s3`, which have no edge cache). Rejects with ProviderError:
    * `retryable` for 429/5xx/network failures (with `retryAfterMs` when the API said so).
@@ -66,8 +68,14 @@ export interface ByteRange {
 }
 
 export interface InvalidationResult {
-  /** Provider's id for the request, null when there is no edge to invalidate. */
+  /**
+   * Provider's id for the request, null when there is no edge to invalidate. When the paths
+   * needed several API requests (CloudFront: 3,000 paths or 15 wildcards each; Cloudflare: 30
+   * URLs each), the ids joined with `,`.
+   */
   reference: string | null;
+  /** Each API request's id, in order, when there was at least one (optional: `local`/`s3` omit it). */
+  references?: readonly string[];
 }
 
 /** A provider failure with what the caller needs to decide on a retry. Messages never contain credentials. */
