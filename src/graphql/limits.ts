@@ -1,7 +1,7 @@
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
-import type { ValidationRule } from 'graphql';
+import { GraphQLError, type ValidationContext, type ValidationRule } from 'graphql';
 
 /**
  * Limits a hostile client runs into on HTTP and WebSocket alike (both validate with these
@@ -16,8 +16,21 @@ export const QUERY_LIMITS = {
   maxCost: 5000,
 } as const;
 
+/**
+ * graphql-armor rules *throw* their error out of `validate()` by default
+ * (`propagateOnRejection`), which Apollo answers with HTTP 500 and graphql-ws with close 4500.
+ * Report it as a validation error instead, without the misleading "Syntax Error: " prefix.
+ */
+const rejection = {
+  propagateOnRejection: false,
+  onReject: [
+    (context: ValidationContext | null, error: GraphQLError) =>
+      context?.reportError(new GraphQLError(error.message.replace(/^Syntax Error: /, ''))),
+  ],
+};
+
 export const validationRules: ValidationRule[] = [
-  maxDepthRule({ n: QUERY_LIMITS.maxDepth, exposeLimits: true, flattenFragments: true }),
-  maxAliasesRule({ n: QUERY_LIMITS.maxAliases, exposeLimits: true }),
-  costLimitRule({ maxCost: QUERY_LIMITS.maxCost, exposeLimits: true }),
+  maxDepthRule({ n: QUERY_LIMITS.maxDepth, exposeLimits: true, flattenFragments: true, ...rejection }),
+  maxAliasesRule({ n: QUERY_LIMITS.maxAliases, exposeLimits: true, ...rejection }),
+  costLimitRule({ maxCost: QUERY_LIMITS.maxCost, exposeLimits: true, ...rejection }),
 ] as ValidationRule[];
