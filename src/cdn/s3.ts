@@ -310,8 +310,6 @@ const ERROR_HINTS: Record<string, string> = {
   SignatureDoesNotMatch: 'the secret key does not match the access key: check AWS_SECRET_ACCESS_KEY',
   InvalidAccessKeyId: 'the store does not know this access key: check AWS_ACCESS_KEY_ID',
   NoSuchBucket: 'the bucket does not exist: check S3_BUCKET',
-  NoSuchKey: 'no such object',
-  NotFound: 'no such object',
   AccessDenied: 'access denied: check the credentials and the bucket policy',
   InvalidRange: 'the range lies outside the object',
 };
