@@ -117,6 +117,8 @@ export function wsClient(url: string, token: string | undefined, onClosed?: (eve
     retryAttempts: 0,
     connectionParams: token ? { authorization: `Bearer ${token}` } : {},
     on: onClosed ? { closed: (event) => onClosed(event as { code: number; reason: string }) } : undefined,
+    // Non-lazy clients print every close to stderr by default; tests observe closes via onClosed.
+    onNonLazyError: () => {},
   });
 }
 
