@@ -3,6 +3,7 @@ import { Readable, Transform, pipeline, type TransformCallback } from 'node:stre
 
 import {
   AbortMultipartUploadCommand,
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -206,6 +207,47 @@ export class S3Provider implements CdnProvider {
     }
   }
 
+  /**
+   * Stores under `targetKey` the bytes already under `sourceKey` in the same region with a
+   * server-side CopyObject (nothing is sent again), with `info`'s Content-Type, Cache-Control and
+   * sha256. Rejects with a non-retryable ProviderError, so the caller falls back to `put`, when
+   * the source is missing, its recorded sha256 is not `info.checksum`, or it is larger than
+   * CopyObject's 5 GiB limit.
+   */
+  async copy(region: string, sourceKey: string, targetKey: string, info: PutInfo): Promise<void> {
+    const source = this.objectKey(region, sourceKey);
+    const target = this.objectKey(region, targetKey);
+    let head;
+    try {
+      head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: source }));
+    } catch (error) {
+      throw await this.failure('copy source lookup of', source, error);
+    }
+    if (head.Metadata?.sha256 !== info.checksum || head.ContentLength !== info.size) {
+      throw new ProviderError(`${this.label}: s3://${this.bucket}/${source} does not hold the bytes with sha256 ${info.checksum}; not copying it to ${target}`, { retryable: false, status: 409 });
+    }
+    if (info.size > 5 * 1024 ** 3) {
+      throw new ProviderError(`${this.label}: s3://${this.bucket}/${source} is larger than CopyObject's 5 GiB limit; upload it instead`, { retryable: false });
+    }
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: target,
+          CopySource: `${this.bucket}/${encodeKeyPath(source)}`,
+          // Only copy what was checked above, even if the source changed in between.
+          ...(head.ETag ? { CopySourceIfMatch: head.ETag } : {}),
+          MetadataDirective: 'REPLACE',
+          ContentType: info.contentType,
+          CacheControl: info.cacheControl,
+          Metadata: { sha256: info.checksum },
+        }),
+      );
+    } catch (error) {
+      throw await this.failure('copy to', target, error, ` from s3://${this.bucket}/${source}`);
+    }
+  }
+
   async get(region: string, key: string, range?: ByteRange): Promise<Readable> {
     const objectKey = this.objectKey(region, key);
     if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start)) {
@@ -401,6 +443,10 @@ export abstract class S3BackedProvider implements CdnProvider {
 
   exists(region: string, key: string): Promise<boolean> {
     return this.storage.exists(region, key);
+  }
+
+  copy(region: string, sourceKey: string, targetKey: string, info: PutInfo): Promise<void> {
+    return this.storage.copy(region, sourceKey, targetKey, info);
   }
 
   delete(region: string, key: string): Promise<void> {

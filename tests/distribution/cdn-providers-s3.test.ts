@@ -198,6 +198,27 @@ describe('S3 provider against a real S3 server', () => {
     expect(await provider().exists('default', key)).toBe(false);
   });
 
+  it('copies stored bytes to a new key server-side, with the new Content-Type, and refuses a source whose sha256 differs', async () => {
+    const store = provider();
+    const bytes = crypto.randomBytes(64 * 1024);
+    const source = uniqueKey('first.zip');
+    const target = uniqueKey('again.tgz');
+    await store.put('default', source, streamOf(bytes), infoFor(bytes));
+
+    await store.copy('default', source, target, infoFor(bytes, { contentType: 'application/gzip' }));
+    const response = await fetch(store.publicUrl('default', target));
+    expect(response.headers.get('content-type')).toBe('application/gzip');
+    expect(response.headers.get('x-amz-meta-sha256')).toBe(sha256(bytes));
+    expect(sha256(Buffer.from(await response.arrayBuffer()))).toBe(sha256(bytes));
+
+    // The service falls back to put when copy rejects: a mismatch must reject, not copy.
+    const other = crypto.randomBytes(64 * 1024);
+    const refused = uniqueKey('other.zip');
+    await expect(store.copy('default', source, refused, infoFor(other))).rejects.toMatchObject({ retryable: false, status: 409 });
+    await expect(store.copy('default', uniqueKey('missing.zip'), refused, infoFor(bytes))).rejects.toMatchObject({ retryable: false, status: 404 });
+    expect(await store.exists('default', refused)).toBe(false);
+  });
+
   it('has no edge cache: invalidate resolves a null reference', async () => {
     await expect(provider().invalidate(['/a/b'])).resolves.toEqual({ reference: null });
   });
