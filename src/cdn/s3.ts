@@ -168,7 +168,8 @@ export class S3Provider implements CdnProvider {
         CacheControl: info.cacheControl,
         Metadata: { sha256: info.checksum },
       },
-      partSize: this.partSize,
+      // S3 allows 10,000 parts: bodies beyond partSize × 10,000 get bigger parts.
+      partSize: Math.max(this.partSize, Math.ceil(info.size / 10_000)),
       queueSize: this.queueSize,
       // Aborted below instead, so the upload's own failure (not the abort's) is reported.
       leavePartsOnError: true,
