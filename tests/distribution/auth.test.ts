@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PERMISSIONS, type Access } from '../../src/graphql/permissions.js';
 import { buildGraphQLSchema } from '../../src/graphql/schema.js';
-import { CreateVersionDocument, VersionByIdDocument } from '../generated/graphql.js';
+import { CreateVersionDocument, LatestVersionDocument, VersionByIdDocument } from '../generated/graphql.js';
 import { HttpClient, subscribe, wsClient, wsCloseOf, wsRequest } from '../helpers/client.js';
 import { startTestServer, TEST_JWT_SECRET, USER_ID, uniqueId, type TestServer } from '../helpers/server.js';
 
@@ -204,8 +204,7 @@ describe('subscriptions', () => {
       expect(codesOf(outcome.errors), mutation).toEqual(['FORBIDDEN']);
       expect(outcome.errors?.[0]?.message).toMatch(/admin/);
     }
-    const latest = await user.data('query($e: ID) { latestVersion(extensionId: $e) { id } }', { e: extensionId });
-    expect(latest).toEqual({ latestVersion: null });
+    expect((await user.data(LatestVersionDocument, { extensionId })).latestVersion).toBeNull();
   });
 
   it('closes a WebSocket without a token with 4401', async () => {

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { QUERY_LIMITS } from '../../src/graphql/limits.js';
-import { CompareVersionsDocument, CreateVersionDocument, VersionPublishedDocument } from '../generated/graphql.js';
+import { CompareVersionsDocument, CreateVersionDocument, LatestVersionDocument, VersionPublishedDocument } from '../generated/graphql.js';
 import { subscribe, wsCloseOf, wsRequest, type GraphQLResponse, type HttpClient } from '../helpers/client.js';
 import { startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
 
@@ -188,8 +188,7 @@ describe('development server', () => {
       const response = await fetch(`${server.graphqlUrl}?query=${query}`, { headers: { authorization: `Bearer ${admin}` } });
       expect(response.status).toBe(405);
       expect(codesOf(((await response.json()) as GraphQLResponse<unknown>).errors)).toEqual(['BAD_USER_INPUT']);
-      const after = await user.data<{ latestVersion: unknown }>('query($e: ID) { latestVersion(extensionId: $e) { id } }', { e: extensionId });
-      expect(after.latestVersion).toBeNull();
+      expect((await user.data(LatestVersionDocument, { extensionId })).latestVersion).toBeNull();
     });
   });
 
