@@ -143,12 +143,20 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
         };
         return args;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => {
+      onNext: (_ctx, _id, _payload, args, result) => {
         if (!result.errors?.length) return;
+        // As on HTTP: internal failures are logged and answered with the request id, and every
+        // error returned is counted by code.
+        const { requestId, log: requestLog } = args.contextValue as GraphQLContext;
         for (const error of result.errors) {
-          if (!(error.originalError instanceof DomainError)) log.error({ err: error.originalError ?? error }, 'subscription operation failed');
+          if (!(error.originalError instanceof DomainError)) requestLog.error({ err: error.originalError ?? error, path: error.path }, 'subscription operation failed');
         }
-        return { ...result, errors: formatErrors(result.errors, isProduction) };
+        const errors = formatErrors(result.errors, isProduction).map((error) => {
+          const code = String(error.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR);
+          metrics.errors.inc({ code });
+          return code === ErrorCode.INTERNAL_SERVER_ERROR ? { ...error, extensions: { ...error.extensions, requestId } } : error;
+        });
+        return { ...result, errors };
       },
       onError: (_ctx, _id, _payload, errors) => {
         for (const error of errors) metrics.errors.inc({ code: String(error.extensions?.code ?? ErrorCode.BAD_USER_INPUT) });

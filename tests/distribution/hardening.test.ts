@@ -3,7 +3,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { QUERY_LIMITS } from '../../src/graphql/limits.js';
-import { CompareVersionsDocument, CreateVersionDocument, LatestVersionDocument, VersionPublishedDocument } from '../generated/graphql.js';
+import { CompareVersionsDocument, CreateVersionDocument, DeprecateVersionDocument, LatestVersionDocument, VersionPublishedDocument } from '../generated/graphql.js';
 import { subscribe, wsCloseOf, wsRequest, type GraphQLResponse, type HttpClient } from '../helpers/client.js';
 import { startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
 
@@ -228,6 +228,14 @@ describe('development server', () => {
       }
     });
 
+    it('counts errors of operations run over WebSocket too', async () => {
+      const notFound = async () => (await metric(server, 'graphql_errors_total')).find((m) => m.labels.code === 'NOT_FOUND')?.value ?? 0;
+      const before = await notFound();
+      const outcome = await wsRequest(await server.ws('admin'), DeprecateVersionDocument, { id: '5b1c3e0e-0000-4000-8000-00000000dead', reason: 'gone' });
+      expect(codesOf(outcome.errors)).toEqual(['NOT_FOUND']);
+      expect(await notFound()).toBe(before + 1);
+    });
+
     it('shows graphql_subscriptions_open rising while a subscription is open and falling when it ends', async () => {
       const open = async () => (await metric(server, 'graphql_subscriptions_open'))[0]?.value ?? Number.NaN;
       const before = await open();
@@ -319,6 +327,9 @@ describe('production server (NODE_ENV=production)', () => {
     it('masks the internal error over WebSocket too', async () => {
       const outcome = await wsRequest(await server.ws('admin'), 'query($e: ID) { latestVersion(extensionId: $e) { id } }', { e: 'ext.masked' });
       expect(codesOf(outcome.errors)).toEqual(['INTERNAL_SERVER_ERROR']);
+      // The request id is what support asks for: the server log keeps the details under it.
+      expect(outcome.errors?.[0]?.extensions?.requestId).toEqual(expect.any(String));
+      expect(Object.keys(outcome.errors?.[0]?.extensions ?? {}).sort()).toEqual(['code', 'requestId']);
       assertNothingLeaks(JSON.stringify(outcome));
     });
   });
