@@ -39,6 +39,15 @@ export interface Config {
   maxRequestBytes: number;
   /** Regions every upload is replicated to (`CDN_REGIONS=us-east,eu-west`); default one region, `default`. */
   cdnRegions: string[];
+  /** Background CDN work, in milliseconds. */
+  cdnJobs: {
+    /** How often download counts are written to the database (CDN_STATS_FLUSH_INTERVAL, default 5 s; also at shutdown). */
+    statsFlushMs: number;
+    /** First retry delay of a failed region replica or invalidation, doubled per attempt up to an hour (CDN_RETRY_BASE_DELAY, default 5 s). */
+    retryBaseMs: number;
+    /** How often expired files are swept (CDN_SWEEP_INTERVAL, default 60 s). */
+    sweepIntervalMs: number;
+  };
   /** S3-compatible store (providers s3, cloudfront, cloudflare/R2). */
   s3: {
     endpoint: string | undefined;
@@ -81,6 +90,16 @@ export function parseByteSize(text: string): number | undefined {
   if (unit === undefined) return undefined;
   const bytes = Math.floor(Number(match[1]) * unit);
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses `500`, `500ms`, `5s`, `2m`, `1h` into milliseconds; undefined when the text is not a duration. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const ms = Math.round(Number(match[1]) * DURATION_UNITS[(match[2] ?? '').toLowerCase()]!);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
 }
 
 function isUrl(text: string, protocols: string[]): boolean {
@@ -186,6 +205,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const pathStyleText = text('S3_FORCE_PATH_STYLE');
   if (pathStyleText !== undefined && !['true', 'false'].includes(pathStyleText)) bad('S3_FORCE_PATH_STYLE', pathStyleText, 'expected true or false');
 
+  const duration = (name: string, fallback: number, min: number) => {
+    const value = text(name);
+    if (value === undefined) return fallback;
+    const parsed = parseDuration(value);
+    if (parsed === undefined || parsed < min) {
+      bad(name, value, `expected a duration of at least ${min} ms such as 500ms, 5s or 1m`);
+      return fallback;
+    }
+    return parsed;
+  };
+  const cdnJobs = {
+    statsFlushMs: duration('CDN_STATS_FLUSH_INTERVAL', 5_000, 50),
+    retryBaseMs: duration('CDN_RETRY_BASE_DELAY', 5_000, 10),
+    sweepIntervalMs: duration('CDN_SWEEP_INTERVAL', 60_000, 50),
+  };
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -207,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     maxRequestBytes,
     cdnRegions,
+    cdnJobs,
     s3: {
       endpoint: s3Endpoint,
       bucket: s3Bucket,

@@ -4,11 +4,13 @@ import {
   boolean,
   check,
   customType,
+  date,
   index,
   integer,
   jsonb,
   pgEnum,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   unique,
@@ -73,6 +75,13 @@ export const versions = pgTable(
   ],
 );
 
+/**
+ * Life of a CDN file. UPLOADING rows are the intent record of an upload in flight (invisible to
+ * readers; a crashed upload's row and bytes are swept); only ACTIVE files are served.
+ * DELETED answers 404, EXPIRED 410.
+ */
+export const cdnFileStatus = pgEnum('cdn_file_status', ['UPLOADING', 'ACTIVE', 'EXPIRED', 'DELETED']);
+
 export const cdnFiles = pgTable(
   'cdn_files',
   {
@@ -93,8 +102,91 @@ export const cdnFiles = pgTable(
     downloadCount: bytes('download_count').notNull().default(0),
     bytesServed: bytes('bytes_served').notNull().default(0),
     lastDownloadAt: at('last_download_at'),
+    status: cdnFileStatus('status').notNull().default('ACTIVE'),
+    deletedAt: at('deleted_at'),
+    deletedBy: uuid('deleted_by'),
+    /** True when an admin deleted the file with `force` while update packages still pointed at it. */
+    deletionForced: boolean('deletion_forced').notNull().default(false),
+    /** Ids of the update packages that pointed at the file when it was force-deleted. */
+    deletionOverrodePackages: jsonb('deletion_overrode_packages').$type<string[]>().notNull().default([]),
   },
-  (t) => [index('cdn_files_checksum_idx').on(t.checksum), index('cdn_files_expires_idx').on(t.expiresAt)],
+  (t) => [
+    index('cdn_files_checksum_idx').on(t.checksum),
+    index('cdn_files_expires_idx').on(t.expiresAt),
+    index('cdn_files_status_uploaded_idx').on(t.status, t.uploadedAt),
+  ],
+);
+
+/**
+ * Where a file's bytes are, per region: AVAILABLE is served; FAILED is retried in the background
+ * at `next_attempt_at` (backoff); REMOVING is a deletion still to be done (retried likewise);
+ * REMOVED is gone.
+ */
+export const cdnReplicaStatus = pgEnum('cdn_replica_status', ['PENDING', 'AVAILABLE', 'FAILED', 'REMOVING', 'REMOVED']);
+
+export const cdnFileRegions = pgTable(
+  'cdn_file_regions',
+  {
+    fileId: uuid('file_id')
+      .notNull()
+      .references(() => cdnFiles.id, { onDelete: 'cascade' }),
+    region: text('region').notNull(),
+    status: cdnReplicaStatus('status').notNull().default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    nextAttemptAt: at('next_attempt_at'),
+    replicatedAt: at('replicated_at'),
+    updatedAt: createdAt('updated_at'),
+  },
+  (t) => [primaryKey({ columns: [t.fileId, t.region] }), index('cdn_file_regions_due_idx').on(t.status, t.nextAttemptAt)],
+);
+
+export const cdnInvalidationStatus = pgEnum('cdn_invalidation_status', ['PENDING', 'COMPLETED', 'FAILED']);
+
+/** Every cache invalidation asked of the provider: manual, or after a delete or expiry. */
+export const cdnInvalidations = pgTable(
+  'cdn_invalidations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    fileId: uuid('file_id').references(() => cdnFiles.id, { onDelete: 'cascade' }),
+    provider: text('provider').notNull(),
+    paths: jsonb('paths').$type<string[]>().notNull(),
+    /** MANUAL (invalidateCdnCache), DELETE or EXPIRY. */
+    reason: text('reason').notNull(),
+    status: cdnInvalidationStatus('status').notNull().default('PENDING'),
+    /** The provider's id for the request (CloudFront invalidation id, Cloudflare purge id); null without an edge. */
+    reference: text('reference'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    nextAttemptAt: at('next_attempt_at'),
+    requestedBy: uuid('requested_by'),
+    createdAt: createdAt('created_at'),
+    updatedAt: createdAt('updated_at'),
+    completedAt: at('completed_at'),
+  },
+  (t) => [
+    index('cdn_invalidations_file_idx').on(t.fileId, t.createdAt),
+    index('cdn_invalidations_due_idx').on(t.status, t.nextAttemptAt),
+  ],
+);
+
+/**
+ * Downloads served by this server (local provider), per file, UTC day and region. Written in
+ * batches by the download counter, never once per request.
+ */
+export const cdnDownloadStats = pgTable(
+  'cdn_download_stats',
+  {
+    fileId: uuid('file_id')
+      .notNull()
+      .references(() => cdnFiles.id, { onDelete: 'cascade' }),
+    day: date('day', { mode: 'string' }).notNull(),
+    region: text('region').notNull(),
+    downloads: bytes('downloads').notNull().default(0),
+    bytesServed: bytes('bytes_served').notNull().default(0),
+    lastDownloadAt: at('last_download_at'),
+  },
+  (t) => [primaryKey({ columns: [t.fileId, t.day, t.region] })],
 );
 
 export const updatePackages = pgTable(
