@@ -30,8 +30,20 @@ export interface CdnProvider {
   /** True when the object exists in that region. */
   exists(region: string, key: string): Promise<boolean>;
 
-  /** Removes an object; resolves too when it was already gone. */
-  delete(region: string, key: string): Promise<void>;
+  /**
+   * Removes an object; resolves too when it was already gone. `hint.checksum` (the sha256 the
+   * object was put with; the CDN service always passes it) lets a content-addressed store drop
+   * the bytes once no other key shares them; stores that do not deduplicate ignore it.
+   */
+  delete(region: string, key: string, hint?: DeleteHint): Promise<void>;
+
+  /**
+   * Optional: stores under `targetKey` the bytes already stored under `sourceKey` in the same
+   * region without sending them again (local: a hard link to the same content-addressed blob;
+   * S3: a server-side CopyObject). The CDN service uses it when identical bytes are uploaded
+   * again; when absent, or when it rejects, the service falls back to `put`.
+   */
+  copy?(region: string, sourceKey: string, targetKey: string, info: PutInfo): Promise<void>;
 
   /** The public URL clients download the object from in that region. */
   publicUrl(region: string, key: string): string;
@@ -59,6 +71,11 @@ export interface PutInfo {
   cacheControl: string;
   /** Upload progress in bytes sent so far (called at most a few times per second). */
   onProgress?(bytesSent: number): void;
+}
+
+export interface DeleteHint {
+  /** sha256 (lowercase hex) of the object's bytes. */
+  checksum: string;
 }
 
 /** Inclusive byte range, as HTTP `Range: bytes=start-end`. */
