@@ -1,13 +1,16 @@
+import { CdnIntegrationService } from './cdnIntegrationService.js';
 import type { RuntimeSource } from './runtime.js';
 import { VersionManagementService } from './versionManagementService.js';
 
 /** The services a server instance works with, all over one runtime. */
 export interface Services {
   versions: VersionManagementService;
+  cdn: CdnIntegrationService;
 }
 
 export function createServices(runtime: RuntimeSource): Services {
   return {
     versions: new VersionManagementService(runtime),
+    cdn: new CdnIntegrationService(runtime),
   };
 }
