@@ -8,8 +8,10 @@ import { localJwtSecret, TokenVerifier } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { createContext } from '../graphql/context.js';
 import { buildGraphQLSchema, guardSchema } from '../graphql/schema.js';
+import { startCdnJobs, type CdnJobs } from '../jobs/cdnJobs.js';
 import { createServices, type Services } from '../services/index.js';
 import { closeRuntime, createRuntime, type ServiceRuntime } from '../services/runtime.js';
+import { cdnRoutes } from './cdnRoutes.js';
 import { GraphQLHttpHandler } from './graphqlHttp.js';
 import { serveGraphQLOverWebSocket } from './graphqlWs.js';
 import { requestIdOf, sendGraphQLError, sendJson } from './httpUtil.js';
@@ -32,6 +34,8 @@ export interface App {
   runtime: ServiceRuntime;
   services: Services;
   metrics: Metrics;
+  /** Background CDN work of this instance (stats flush, region and invalidation retries, expiry sweep). */
+  cdnJobs: CdnJobs;
   /** The HS256 secret tokens are verified with (undefined under JWKS). */
   jwtSecret: string | undefined;
   /** Graceful stop: refuse new work, drain requests, close sockets (1001), then the database. */
@@ -114,6 +118,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         res.end(body);
       },
     },
+    // Last: with CDN_BASE_URL at a host's root, the file route's prefix matches every path.
+    ...cdnRoutes({ config, cdn: services.cdn, verifier, log }),
   ];
 
   server.on('request', (req, res) => {
@@ -153,6 +159,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   });
   const port = (server.address() as AddressInfo).port;
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  await services.cdn.setPublicBaseUrl(config.cdnBaseUrl ?? `http://${shownHost}:${port}/cdn`);
+  const cdnJobs = startCdnJobs(services.cdn, config, log);
 
   let closing: Promise<void> | undefined;
   return {
@@ -161,6 +169,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     runtime,
     services,
     metrics,
+    cdnJobs,
     jwtSecret,
     close() {
       closing ??= (async () => {
@@ -168,6 +177,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         for (const client of wsServer.clients) client.terminate();
         wsServer.close();
         server.closeAllConnections();
+        await cdnJobs.stop(); // after the last download: its counts are flushed here
         await closeRuntime(runtime);
       })();
       return closing;
