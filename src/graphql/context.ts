@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
 
 import type { Caller } from '../auth/tokens.js';
+import type { CdnFileRecord, DailyDownloadStats, RegionDownloadStats } from '../services/cdnIntegrationService.js';
 import type { Services } from '../services/index.js';
 import type { VersionRecord } from '../services/versionManagementService.js';
 
@@ -16,12 +17,20 @@ export interface GraphQLContext {
 
 export interface Loaders {
   version: DataLoader<string, VersionRecord | null>;
+  cdnFile: DataLoader<string, CdnFileRecord | null>;
+  /** Per-region download totals of a file. */
+  cdnRegionStats: DataLoader<string, RegionDownloadStats[]>;
+  /** The last 366 UTC days of a file's downloads (resolvers keep the days asked for). */
+  cdnDailyStats: DataLoader<string, DailyDownloadStats[]>;
 }
 
 /** Fresh loaders per operation: a cache never outlives the request that filled it. */
 export function createLoaders(services: Services): Loaders {
   return {
     version: new DataLoader((ids: readonly string[]) => services.versions.getVersionsByIds(ids)),
+    cdnFile: new DataLoader((ids: readonly string[]) => services.cdn.getFilesByIds(ids)),
+    cdnRegionStats: new DataLoader((ids: readonly string[]) => services.cdn.getRegionStats(ids)),
+    cdnDailyStats: new DataLoader((ids: readonly string[]) => services.cdn.getDailyStats(ids, 366)),
   };
 }
 

@@ -15,10 +15,17 @@ export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<s
     version: 'user',
     compareVersions: 'user',
     changelog: 'user',
+    cdnFile: 'user',
+    cdnFiles: 'user',
+    cdnInvalidation: 'user',
+    cdnInvalidations: 'user',
   },
   Mutation: {
     createVersion: 'admin',
     deprecateVersion: 'admin',
+    uploadCdnFile: 'admin',
+    deleteCdnFile: 'admin',
+    invalidateCdnCache: 'admin',
   },
   Subscription: {
     versionPublished: 'user',

@@ -7,10 +7,11 @@ import { buildSchema, type PubSub } from 'type-graphql';
 
 import type { EventBus } from '../events/eventBus.js';
 import { permissions } from './permissions.js';
+import { CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver } from './resolvers/cdnResolver.js';
 import { VersionResolver } from './resolvers/versionResolver.js';
 import { scalarsMap } from './scalars.js';
 
-export const resolvers = [VersionResolver] as const;
+export const resolvers = [VersionResolver, CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver] as const;
 
 /**
  * Builds the executable schema. With an EventBus, subscriptions hear events from every
