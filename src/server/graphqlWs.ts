@@ -5,6 +5,7 @@ import {
   getOperationAST,
   GraphQLError,
   Kind,
+  NoSchemaIntrospectionCustomRule,
   parse,
   specifiedRules,
   validate,
@@ -79,7 +80,10 @@ function rootFields(document: DocumentNode, selectionSet: SelectionSetNode, seen
  */
 export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
   const { schema, verifier, metrics, log, isProduction } = options;
-  const rules = [...specifiedRules, ...validationRules];
+  // As on HTTP (Apollo's `introspection: !isProduction`): no schema introspection in production.
+  const rules = [...specifiedRules, ...validationRules, ...(isProduction ? [NoSchemaIntrospectionCustomRule] : [])];
+  // Introspection fields are governed by the rule above, not by PERMISSIONS.
+  const metaFields = new Set(['__typename', '__schema', '__type']);
 
   return useServer<Record<string, unknown> | undefined, Extra>(
     {
@@ -123,7 +127,7 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
         const rootType = operation.operation === 'query' ? 'Query' : operation.operation === 'mutation' ? 'Mutation' : 'Subscription';
         try {
           for (const field of rootFields(document, operation.selectionSet)) {
-            if (field !== '__typename') assertAccess(state.caller ?? null, PERMISSIONS[rootType][field], `${rootType}.${field}`);
+            if (!metaFields.has(field)) assertAccess(state.caller ?? null, PERMISSIONS[rootType][field], `${rootType}.${field}`);
           }
         } catch (error) {
           return [error as GraphQLError];

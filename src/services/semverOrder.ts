@@ -67,8 +67,10 @@ export function parseVersion(input: string, field = 'version'): ParsedVersion {
     throw new BadInputError(`${field} ${JSON.stringify(text)} has a number part too large (max ${Number.MAX_SAFE_INTEGER})`, { field });
   }
   const prerelease = match[4] ?? null;
-  if (prerelease?.split('.').some((id) => /^\d+$/.test(id) && id.length > 99)) {
-    throw new BadInputError(`${field} ${JSON.stringify(text)} has a numeric prerelease identifier longer than 99 digits`, { field });
+  // semver (and every JavaScript client) compares numeric identifiers as numbers: beyond 2^53
+  // they round, and two different versions would compare equal. Refuse them instead.
+  if (prerelease?.split('.').some((id) => /^\d+$/.test(id) && !Number.isSafeInteger(Number(id)))) {
+    throw new BadInputError(`${field} ${JSON.stringify(text)} has a numeric prerelease identifier above ${Number.MAX_SAFE_INTEGER}`, { field });
   }
   const parsed = { version: text, major, minor, patch, prerelease, build: match[5] ?? null };
   return { ...parsed, sortKey: precedenceKey(parsed) };
