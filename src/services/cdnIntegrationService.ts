@@ -517,10 +517,7 @@ export class CdnIntegrationService extends Service {
       }
     }
     const progress = new ByteProgress(runtime.log, { fileName, region, phase: 'store' }, info.size, `storing ${fileName} in ${region}`);
-    const body =
-      info.size === 0
-        ? Readable.from([])
-        : source.handle.createReadStream({ start: 0, end: info.size - 1, autoClose: false, highWaterMark: READ_BUFFER_BYTES });
+    const body = readUpload(source, info.size);
     await provider.put(region, key, body, { ...info, onProgress: (sent) => progress.update(sent) });
     if (info.size >= 16 * 1024 * 1024) progress.finish(info.size);
     return 'put';
@@ -1254,6 +1251,37 @@ export class CdnIntegrationService extends Service {
       throw error;
     }
   }
+}
+
+/**
+ * The first `size` bytes of an opened upload as a stream of positional reads. Not
+ * FileHandle.createReadStream: destroying one of those closes the handle, which every region's
+ * stream shares (a region failing would cut off the others). This one never closes the handle.
+ */
+function readUpload(source: OpenedUpload, size: number): Readable {
+  let position = 0;
+  return new Readable({
+    highWaterMark: READ_BUFFER_BYTES,
+    read() {
+      const length = Math.min(READ_BUFFER_BYTES, size - position);
+      if (length <= 0) {
+        this.push(null);
+        return;
+      }
+      const buffer = Buffer.allocUnsafe(length);
+      source.handle.read(buffer, 0, length, position).then(
+        ({ bytesRead }) => {
+          if (bytesRead === 0) {
+            this.push(null);
+            return;
+          }
+          position += bytesRead;
+          this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+        },
+        (error: unknown) => this.destroy(error as Error),
+      );
+    },
+  });
 }
 
 /** List cursors name the last row seen (its id, base64url JSON). */
