@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 
 import {
   AbortMultipartUploadCommand,
@@ -150,12 +150,18 @@ export class S3Provider implements CdnProvider {
       throw error;
     }
 
+    // Piped by hand, not with pipeline(): when the upload fails and stops reading, Node destroys
+    // `verified` with an AbortError, and pipeline() would push that into `body`, making a store
+    // outage look like a failing body. Only the body's own errors are the body's fault.
     let sourceError: unknown;
-    body.once('error', (error) => (sourceError ??= error));
     const verified = new VerifyingStream(info.size, info.checksum);
-    pipeline(body, verified, () => {
-      // Failures surface through the upload reading `verified`.
+    // Its failures surface through the upload reading it; this keeps them from being unhandled.
+    verified.on('error', () => {});
+    body.on('error', (error) => {
+      sourceError ??= error;
+      verified.destroy(error);
     });
+    body.pipe(verified);
 
     const upload = new Upload({
       client: this.client,

@@ -1,4 +1,8 @@
 import crypto from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +14,7 @@ import { ProviderError, type PutInfo } from '../../src/cdn/provider.js';
 import { S3Provider, type S3ProviderOptions } from '../../src/cdn/s3.js';
 import { loadConfig } from '../../src/config.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from '../helpers/s3rver.js';
+import { startStallingProxy } from '../helpers/stallingProxy.js';
 
 /**
  * The S3 provider against a real S3-speaking server (@20minutes/s3rver, started here on
@@ -180,6 +185,24 @@ describe('S3 provider against a real S3 server', () => {
     expect(await store.exists('default', key)).toBe(false);
   });
 
+  it('a body that fails while being read rejects as non-retryable with its own error, and leaves no object', async () => {
+    const store = provider();
+    const key = uniqueKey();
+    const diskError = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    const failing = new Readable({
+      read() {
+        // 6 MiB arrive (one part goes up), then the disk fails.
+        this.push(body.subarray(0, 6 * MIB));
+        queueMicrotask(() => this.destroy(diskError));
+      },
+    });
+    const error = await store.put('default', key, failing, infoFor(body)).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ProviderError);
+    expect(error).toMatchObject({ retryable: false, message: expect.stringContaining('reading the body failed: EIO: i/o error, read') });
+    expect((error as ProviderError).options.cause).toBe(diskError);
+    expect(await store.exists('default', key)).toBe(false);
+  });
+
   it('fails with a non-retryable ProviderError, without the secret, when the signature does not match', async () => {
     const wrongSecret = 'not-the-secret-key-for-this-account-0123';
     const store = provider({ credentials: { accessKeyId: S3RVER_CREDENTIALS.accessKeyId, secretAccessKey: wrongSecret } });
@@ -298,6 +321,36 @@ describe('S3 provider against a real S3 server', () => {
     await s3.restart();
     expect(await store.exists('default', key)).toBe(false);
     expect((await fetch(store.publicUrl('default', key))).status).toBe(404);
+  });
+
+  it('store dies while a part is in flight: a file-backed upload rejects as retryable (a network failure, not a bad body) and leaves no object', async () => {
+    const proxy = await startStallingProxy(s3.port);
+    const directory = await fs.mkdtemp(path.join(os.tmpdir(), 's3-provider-body-'));
+    try {
+      // More parts than the upload queue holds, so most of the file is still unread when the store dies.
+      const large = crypto.randomBytes(40 * MIB);
+      const file = path.join(directory, 'extension.bin');
+      await fs.writeFile(file, large);
+      const store = provider({ endpoint: proxy.url });
+      const key = uniqueKey();
+      // 12 MiB reach the store, then parts are cut off in the middle of their requests.
+      const cut = proxy.stallAfter(12 * MIB);
+      const put = store.put('default', key, createReadStream(file), infoFor(large)).catch((error: unknown) => error);
+      await cut;
+      await s3.kill();
+
+      const error = await put;
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error).toMatchObject({ retryable: true, message: expect.stringContaining('cannot reach') });
+      expect((error as Error).message).toContain(`s3://${BUCKET}/${key}`);
+
+      proxy.disarm();
+      await s3.restart();
+      expect(await store.exists('default', key)).toBe(false);
+    } finally {
+      await proxy.close();
+      await fs.rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('reports an unreachable store as retryable rather than as a missing object', async () => {
