@@ -913,9 +913,24 @@ export class CdnIntegrationService extends Service {
       } catch (error) {
         lastError = error;
         runtime.log.warn({ err: error, fileId: target.file.id, region }, 'reading a file from a region failed; trying the next region');
+        await this.markReplicaLost(runtime, target.file.id, region, error);
       }
     }
     throw lastError ?? new Error('no region to read from');
+  }
+
+  /**
+   * A region that should hold a file could not serve it (bytes lost, origin offline): it is
+   * FAILED from now on, so the retry job copies the file back from a healthy region (put is
+   * idempotent, so a transient read error costs one needless copy at most).
+   */
+  private async markReplicaLost(runtime: ServiceRuntime, fileId: string, region: string, error: unknown): Promise<void> {
+    const now = new Date();
+    await runtime.db
+      .update(cdnFileRegions)
+      .set({ status: 'FAILED', lastError: `serving failed: ${errorMessage(error)}`, nextAttemptAt: now, updatedAt: now })
+      .where(and(eq(cdnFileRegions.fileId, fileId), eq(cdnFileRegions.region, region), eq(cdnFileRegions.status, 'AVAILABLE')))
+      .catch((failure: unknown) => runtime.log.error({ err: failure, fileId, region }, 'marking a region as having lost a file failed'));
   }
 
   /**

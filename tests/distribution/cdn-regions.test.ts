@@ -106,6 +106,23 @@ describe('CDN_REGIONS', () => {
     expect(sha256(direct.body)).toBe(sha256(bytes));
   });
 
+  it('notices bytes lost from a region when serving, fails over, and copies them back', async () => {
+    const { bytes, file } = await upload();
+    const key = path.join(regionDir('us-east'), 'keys', file!.id, file!.fileName);
+    fs.rmSync(key);
+    const served = await download(file!.cdnUrl);
+    expect(served.status).toBe(200);
+    expect(served.headers.get('x-cdn-region')).toBe('eu-west');
+    expect(sha256(served.body)).toBe(sha256(bytes));
+    await eventually(async () => {
+      const { cdnFile } = await user.data(CdnFileDocument, { id: file!.id });
+      return cdnFile?.distributionStatus === 'COMPLETE' && fs.existsSync(key) ? true : undefined;
+    }, 10_000, 'us-east restored');
+    const restored = await download(file!.cdnUrl);
+    expect(restored.headers.get('x-cdn-region')).toBe('us-east');
+    expect(sha256(restored.body)).toBe(sha256(bytes));
+  });
+
   it('refuses the upload when every region fails, naming each, and keeps nothing', async () => {
     for (const region of REGIONS) breakRegion(region);
     const rowsBefore = await cdnFileRowCount(server);
