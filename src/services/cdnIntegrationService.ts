@@ -135,7 +135,10 @@ export function parseCacheControl(value: unknown): string {
 export function parseExpiresAt(value: unknown, now = new Date()): Date | null {
   if (value === undefined || value === null) return null;
   const date = value instanceof Date ? value : typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? new Date(value) : new Date(NaN);
-  if (Number.isNaN(date.getTime())) {
+  // JavaScript rolls 2030-02-30 over to March 2: the calendar date written must exist.
+  const written = typeof value === 'string' ? /^(\d{4})-(\d{2})-(\d{2})/.exec(value) : null;
+  const exists = !written || new Date(Date.UTC(Number(written[1]), Number(written[2]) - 1, Number(written[3]))).getUTCDate() === Number(written[3]);
+  if (Number.isNaN(date.getTime()) || !exists) {
     throw new BadInputError(`expiresAt ${quote(String(value))} is not an ISO-8601 date-time such as "2030-01-31T00:00:00Z"`, { field: 'expiresAt' });
   }
   if (date.getTime() <= now.getTime()) {
