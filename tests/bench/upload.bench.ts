@@ -119,6 +119,7 @@ async function main(): Promise<void> {
       `  ratio                upload throughput = ${(sumMs / uploadMs).toFixed(2)} × sha256sum throughput`,
       `  server RSS           before ${mib(before.current)}, peak during upload ${mib(sampledPeak)} (sampled every 50 ms), VmHWM since start ${mib(after.peak)}`,
       `  checksum             ${uploaded.checksum === expected ? 'matches sha256sum' : `MISMATCH: server ${uploaded.checksum}, sha256sum ${expected}`}`,
+      `  progress log lines   ${output.split('\n').filter((line) => line.includes('"percent"')).length} (e.g. ${output.split('\n').find((line) => line.includes('"percent"') && line.includes('"phase":"store"')) ?? 'none'})`,
       '',
     ];
     process.stdout.write(lines.join('\n'));
