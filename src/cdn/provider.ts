@@ -7,8 +7,10 @@ import type { Readable } from 'node:stream';
  * S3-compatible store), `cloudfront` (s3 + CloudFront invalidations), `cloudflare` (R2 through
  * its S3 API + Cloudflare purge-cache).
  *
- * Keys are relative object keys (`ab/cd/<sha256>/<fileName>` style, never starting with `/`,
- * never containing `..`); the CDN service chooses them. Every method names the region it acts
+ * Keys are relative object keys, never starting with `/`, never containing `..`; the CDN
+ * service chooses them: `<fileId>/<fileName>`, one key per uploaded file, so deleting a file
+ * removes exactly its URL. Identical bytes are shared below the key (local: content-addressed
+ * blobs; see `copy` and the `delete` hint). Every method names the region it acts
  * on; a provider with one origin uses the region name `default`.
  */
 export interface CdnProvider {
