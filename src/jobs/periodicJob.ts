@@ -6,19 +6,21 @@ import type { Logger } from 'pino';
  * tick, so `perform` must be safe to run twice — every job here claims its rows in the
  * database, which also keeps several server instances from doing the same work.
  */
-export abstract class PeriodicJob {
-  abstract readonly name: string;
+export class PeriodicJob {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private running: Promise<unknown> | undefined;
   private stopped = true;
 
+  /**
+   * @param name names the job in logs
+   * @param perform one pass of the work
+   */
   constructor(
-    protected readonly intervalMs: number,
-    protected readonly log: Logger,
+    readonly name: string,
+    private readonly intervalMs: number,
+    private readonly perform: () => Promise<unknown>,
+    private readonly log: Logger,
   ) {}
-
-  /** One pass of the work. */
-  protected abstract perform(): Promise<void>;
 
   start(): void {
     if (!this.stopped) return;
