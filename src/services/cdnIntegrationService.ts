@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
-import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lte, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lte, ne, or, sql, type SQL } from 'drizzle-orm';
 
 import { createCdnProvider } from '../cdn/index.js';
 import { ProviderError, type ByteRange, type CdnProvider, type PutInfo } from '../cdn/provider.js';
@@ -14,7 +14,8 @@ import { DownloadCounter, type FlushResult } from './cdnDownloadStats.js';
 import { BadInputError, ConflictError, DomainError, ErrorCode, NotFoundError, PayloadTooLargeError } from './errors.js';
 import { isUuid } from './ids.js';
 import { detectMimeType, JSON_SNIFF_MAX_BYTES, SNIFF_BYTES } from './mimeType.js';
-import { pageSize, toPage, type Page, type PageRequest } from './pagination.js';
+import { decodeIdCursor, newestFirstPage } from './keysetPage.js';
+import { pageSize, type Page, type PageRequest } from './pagination.js';
 import { ByteProgress } from './progress.js';
 import { Service, type RuntimeSource, type ServiceRuntime } from './runtime.js';
 import { errorMessage, LIMITS, parseCacheControl, parseExpiresAt, parseInvalidationPaths, retryDelay } from './cdn/rules.js';
@@ -489,23 +490,9 @@ export class CdnIntegrationService extends Service {
       filter.uploadedBy ? eq(cdnFiles.uploadedBy, filter.uploadedBy) : undefined,
       filter.checksum ? eq(cdnFiles.checksum, filter.checksum.toLowerCase()) : undefined,
     );
-    let keyset: SQL | undefined;
-    if (filter.after) {
-      const afterId = decodeIdCursor(filter.after);
-      // The cursor names a row; its own timestamp (full database precision) is the position.
-      keyset = sql`(${cdnFiles.uploadedAt}, ${cdnFiles.id}) < (select c.uploaded_at, c.id from cdn_files c where c.id = ${afterId}::uuid)`;
-    }
+    const afterId = filter.after ? decodeIdCursor(filter.after) : null;
     const runtime = await this.runtime();
-    const [rows, [total]] = await Promise.all([
-      runtime.db
-        .select()
-        .from(cdnFiles)
-        .where(and(where, keyset))
-        .orderBy(desc(cdnFiles.uploadedAt), desc(cdnFiles.id))
-        .limit(limit + 1),
-      runtime.db.select({ value: count() }).from(cdnFiles).where(where),
-    ]);
-    const page = toPage(rows, limit, total?.value ?? 0, (row) => [row.id]);
+    const page = await newestFirstPage<CdnFileRow>(runtime.db, { table: cdnFiles, createdAt: cdnFiles.uploadedAt, id: cdnFiles.id }, where, limit, afterId);
     return { ...page, nodes: await this.withRegions(runtime, page.nodes) };
   }
 
@@ -748,22 +735,9 @@ export class CdnIntegrationService extends Service {
       filter.fileId ? eq(cdnInvalidations.fileId, filter.fileId) : undefined,
       filter.status ? eq(cdnInvalidations.status, filter.status) : undefined,
     );
-    let keyset: SQL | undefined;
-    if (filter.after) {
-      const afterId = decodeIdCursor(filter.after);
-      keyset = sql`(${cdnInvalidations.createdAt}, ${cdnInvalidations.id}) < (select c.created_at, c.id from cdn_invalidations c where c.id = ${afterId}::uuid)`;
-    }
+    const afterId = filter.after ? decodeIdCursor(filter.after) : null;
     const runtime = await this.runtime();
-    const [rows, [total]] = await Promise.all([
-      runtime.db
-        .select()
-        .from(cdnInvalidations)
-        .where(and(where, keyset))
-        .orderBy(desc(cdnInvalidations.createdAt), desc(cdnInvalidations.id))
-        .limit(limit + 1),
-      runtime.db.select({ value: count() }).from(cdnInvalidations).where(where),
-    ]);
-    return toPage(rows, limit, total?.value ?? 0, (row) => [row.id]);
+    return newestFirstPage(runtime.db, { table: cdnInvalidations, createdAt: cdnInvalidations.createdAt, id: cdnInvalidations.id }, where, limit, afterId);
   }
 
   // ---------------------------------------------------------------- serving
@@ -1185,17 +1159,6 @@ function readUpload(source: OpenedUpload, size: number): Readable {
       );
     },
   });
-}
-
-/** List cursors name the last row seen (its id, base64url JSON). */
-function decodeIdCursor(cursor: string): string {
-  try {
-    const position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(position) && position.length === 1 && isUuid(position[0])) return position[0];
-  } catch {
-    // fall through
-  }
-  throw new BadInputError('after is not a cursor returned by this list: pass pageInfo.endCursor unchanged', { field: 'after' });
 }
 
 /** Ready instance with the seed's call shapes, over the shared runtime. */
