@@ -77,6 +77,8 @@ export class GraphQLHttpHandler {
       introspection: !options.isProduction,
       includeStacktraceInErrorResponses: !options.isProduction,
       allowBatchedHttpRequests: false,
+      // src/index.ts owns SIGTERM/SIGINT: Apollo's own handlers would race ours and hang the drain.
+      stopOnTerminationSignals: false,
       // Bearer tokens, not cookies, authenticate: a request carrying Authorization is never a CSRF.
       csrfPrevention: { requestHeaders: ['authorization', 'x-apollo-operation-name', 'apollo-require-preflight'] },
       validationRules: [...(validationRules as never[])],

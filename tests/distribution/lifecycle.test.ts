@@ -25,8 +25,12 @@ function embeddedDatabase(): TestDatabase {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dfd-lifecycle-'));
   return { url: undefined, dataDir, drop: async () => fs.rmSync(dataDir, { recursive: true, force: true }) };
 }
-/** DATABASE_URL blank = unset (the config treats blank as unset): the embedded database. */
-const EMBEDDED = { DATABASE_URL: '' };
+/**
+ * DATABASE_URL blank = unset (the config treats blank as unset): the embedded database. NODE_ENV
+ * as `npm start` has it on a fresh machine — not `test`, under which libraries (Apollo's own
+ * signal handlers) behave differently.
+ */
+const EMBEDDED = { DATABASE_URL: '', NODE_ENV: 'development' };
 
 const started: SpawnedServer[] = [];
 const databases: TestDatabase[] = [];
@@ -79,6 +83,7 @@ describe('start, SIGTERM, restart (embedded database)', () => {
     expect(closedWith?.code).toBe(1001);
     expect(exitCode).toBe(0);
     expect(first.server.output()).toMatch(/shutting down/);
+    expect(first.server.output()).toMatch(/"msg":"stopped"/);
 
     const second = await start(database);
     console.log(`[lifecycle] spawn → /healthz 200 reopening the same PGlite DATA_DIR: ${Math.round(second.msToHealthy)} ms`);
