@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
 
 import type { Caller } from '../auth/tokens.js';
-import type { CdnFileRecord, DailyDownloadStats, RegionDownloadStats } from '../services/cdnIntegrationService.js';
+import type { CdnFileRecord, DailyDownloadStats, RegionDownloadStats } from '../services/cdn/types.js';
 import type { Services } from '../services/index.js';
 import type { VersionRecord } from '../services/versionManagementService.js';
 

@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 
-import type { CdnFileRecord, CdnInvalidationRecord } from '../../services/cdnIntegrationService.js';
+import type { CdnFileRecord, CdnInvalidationRecord } from '../../services/cdn/types.js';
 import type { GraphQLContext } from '../context.js';
 import { connection } from '../types/common.js';
 import {
