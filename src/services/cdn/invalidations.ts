@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, lte } from 'drizzle-orm';
 
 import { ProviderError } from '../../cdn/provider.js';
+import type { Database } from '../../db/client.js';
 import { cdnInvalidations } from '../../db/schema.js';
 import { BadInputError, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
@@ -125,27 +126,7 @@ export class CdnInvalidations {
   async retryInvalidations(): Promise<{ completed: number; pending: number; failed: number }> {
     const runtime = await this.scope.runtime();
     const now = new Date();
-    const claimed = await runtime.db.transaction(async (tx) => {
-      const due = await tx
-        .select()
-        .from(cdnInvalidations)
-        .where(and(eq(cdnInvalidations.status, 'PENDING'), lte(cdnInvalidations.nextAttemptAt, now)))
-        .orderBy(asc(cdnInvalidations.nextAttemptAt))
-        .limit(LIMITS.jobBatch)
-        .for('update', { skipLocked: true });
-      if (due.length > 0) {
-        await tx
-          .update(cdnInvalidations)
-          .set({ nextAttemptAt: new Date(now.getTime() + LIMITS.claimMs) })
-          .where(
-            inArray(
-              cdnInvalidations.id,
-              due.map((row) => row.id),
-            ),
-          );
-      }
-      return due;
-    });
+    const claimed = await claimDueInvalidations(runtime.db, now);
     const outcome = { completed: 0, pending: 0, failed: 0 };
     for (const record of claimed) {
       const updated = await this.attemptInvalidation(runtime, record);
@@ -161,4 +142,29 @@ export class CdnInvalidations {
 /** Path part of the CDN base URL (`/cdn` by default): invalidation paths must lie under it. */
 function basePath(runtime: ServiceRuntime, state: CdnState): string {
   return new URL(publicBaseUrl(runtime, state)).pathname.replace(/\/+$/, '');
+}
+
+/** Claims due PENDING invalidations for this pass, as replicas.ts does regions (FOR UPDATE SKIP LOCKED, then pushed LIMITS.claimMs ahead). */
+function claimDueInvalidations(db: Database, now: Date): Promise<CdnInvalidationRecord[]> {
+  return db.transaction(async (tx) => {
+    const due = await tx
+      .select()
+      .from(cdnInvalidations)
+      .where(and(eq(cdnInvalidations.status, 'PENDING'), lte(cdnInvalidations.nextAttemptAt, now)))
+      .orderBy(asc(cdnInvalidations.nextAttemptAt))
+      .limit(LIMITS.jobBatch)
+      .for('update', { skipLocked: true });
+    if (due.length > 0) {
+      await tx
+        .update(cdnInvalidations)
+        .set({ nextAttemptAt: new Date(now.getTime() + LIMITS.claimMs) })
+        .where(
+          inArray(
+            cdnInvalidations.id,
+            due.map((row) => row.id),
+          ),
+        );
+    }
+    return due;
+  });
 }

@@ -1,15 +1,17 @@
 import { and, eq, inArray, lte, ne, or } from 'drizzle-orm';
 
+import type { Database } from '../../db/client.js';
 import { cdnFileRegions, cdnFiles, updatePackages } from '../../db/schema.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
+import type { ServiceRuntime } from '../runtime.js';
 import type { CdnInvalidations } from './invalidations.js';
 import type { CdnReplicas } from './replicas.js';
 import { LIMITS } from './rules.js';
 import type { CdnScope } from './scope.js';
-import type { DeleteOptions } from './types.js';
+import type { CdnFileRow, DeleteOptions } from './types.js';
 
-/** Files leaving the CDN: deleted by a caller, expired, or left behind by a crashed upload. Each removes the bytes and invalidates the URLs. */
+/** Files leaving the CDN: deleted by a caller, expired, or left behind by a crashed upload. Each has its bytes removed; deleted and expired files also have their URLs invalidated. */
 export class CdnFileRemoval {
   constructor(
     private readonly scope: CdnScope,
@@ -82,24 +84,19 @@ export class CdnFileRemoval {
    */
   async sweepExpired(): Promise<{ expired: number; bytes: number; staleUploads: number }> {
     const runtime = await this.scope.runtime();
-    const { db, log } = runtime;
     const now = new Date();
-    const expired = await db.transaction(async (tx) => {
-      const due = await tx
-        .select({ id: cdnFiles.id })
-        .from(cdnFiles)
-        .where(and(eq(cdnFiles.status, 'ACTIVE'), lte(cdnFiles.expiresAt, now)))
-        .limit(LIMITS.sweepBatch)
-        .for('update', { skipLocked: true });
-      if (due.length === 0) return [];
-      const ids = due.map((row) => row.id);
-      const rows = await tx.update(cdnFiles).set({ status: 'EXPIRED' }).where(inArray(cdnFiles.id, ids)).returning();
-      await tx
-        .update(cdnFileRegions)
-        .set({ status: 'REMOVING', nextAttemptAt: now, updatedAt: now })
-        .where(and(inArray(cdnFileRegions.fileId, ids), ne(cdnFileRegions.status, 'REMOVED')));
-      return rows;
-    });
+    const expired = await claimExpired(runtime.db, now);
+    const bytes = await this.removeExpired(runtime, expired);
+    const staleUploads = await this.removeStaleUploads(runtime, now);
+    if (expired.length > 0 || staleUploads > 0) {
+      runtime.log.info({ expired: expired.length, bytes, staleUploads }, 'cdn expiry sweep removed files');
+    }
+    return { expired: expired.length, bytes, staleUploads };
+  }
+
+  /** Removes the bytes and invalidates the URLs of files just marked EXPIRED. Resolves the bytes freed. */
+  private async removeExpired(runtime: ServiceRuntime, expired: CdnFileRow[]): Promise<number> {
+    const { db, log } = runtime;
     let bytes = 0;
     for (const [index, file] of expired.entries()) {
       const stillUsed = await db
@@ -117,7 +114,12 @@ export class CdnFileRemoval {
         log.info({ done: index + 1, total: expired.length, percent: Math.round(((index + 1) / expired.length) * 100) }, 'expiry sweep progress');
       }
     }
+    return bytes;
+  }
 
+  /** Undoes uploads whose intent row has not been touched for LIMITS.staleUploadMs (the process crashed). Resolves how many. */
+  private async removeStaleUploads(runtime: ServiceRuntime, now: Date): Promise<number> {
+    const { db } = runtime;
     const stale = await db
       .select()
       .from(cdnFiles)
@@ -133,9 +135,26 @@ export class CdnFileRemoval {
         regions.map((r) => r.region),
       );
     }
-    if (expired.length > 0 || stale.length > 0) {
-      log.info({ expired: expired.length, bytes, staleUploads: stale.length }, 'cdn expiry sweep removed files');
-    }
-    return { expired: expired.length, bytes, staleUploads: stale.length };
+    return stale.length;
   }
+}
+
+/** Marks a batch of ACTIVE files past expiresAt EXPIRED and their regions REMOVING, skipping rows another instance holds. */
+async function claimExpired(db: Database, now: Date): Promise<CdnFileRow[]> {
+  return db.transaction(async (tx) => {
+    const due = await tx
+      .select({ id: cdnFiles.id })
+      .from(cdnFiles)
+      .where(and(eq(cdnFiles.status, 'ACTIVE'), lte(cdnFiles.expiresAt, now)))
+      .limit(LIMITS.sweepBatch)
+      .for('update', { skipLocked: true });
+    if (due.length === 0) return [];
+    const ids = due.map((row) => row.id);
+    const rows = await tx.update(cdnFiles).set({ status: 'EXPIRED' }).where(inArray(cdnFiles.id, ids)).returning();
+    await tx
+      .update(cdnFileRegions)
+      .set({ status: 'REMOVING', nextAttemptAt: now, updatedAt: now })
+      .where(and(inArray(cdnFileRegions.fileId, ids), ne(cdnFileRegions.status, 'REMOVED')));
+    return rows;
+  });
 }

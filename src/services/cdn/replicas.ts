@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, lte, ne } from 'drizzle-orm';
 
 import { ProviderError } from '../../cdn/provider.js';
+import type { Database } from '../../db/client.js';
 import { cdnFileRegions, cdnFiles } from '../../db/schema.js';
 import { ByteProgress } from '../progress.js';
 import type { ServiceRuntime } from '../runtime.js';
@@ -25,22 +26,7 @@ export class CdnReplicas {
     const runtime = await this.scope.runtime();
     const { db } = runtime;
     const now = new Date();
-    const claimed = await db.transaction(async (tx) => {
-      const due = await tx
-        .select()
-        .from(cdnFileRegions)
-        .where(and(inArray(cdnFileRegions.status, ['FAILED', 'REMOVING']), lte(cdnFileRegions.nextAttemptAt, now)))
-        .orderBy(asc(cdnFileRegions.nextAttemptAt))
-        .limit(LIMITS.jobBatch)
-        .for('update', { skipLocked: true });
-      for (const row of due) {
-        await tx
-          .update(cdnFileRegions)
-          .set({ nextAttemptAt: new Date(now.getTime() + LIMITS.claimMs) })
-          .where(and(eq(cdnFileRegions.fileId, row.fileId), eq(cdnFileRegions.region, row.region)));
-      }
-      return due;
-    });
+    const claimed = await claimDueRegions(db, now);
     const outcome = { replicated: 0, removed: 0, failed: 0 };
     for (const row of claimed) {
       const [file] = await db.select().from(cdnFiles).where(eq(cdnFiles.id, row.fileId));
@@ -196,4 +182,27 @@ export class CdnReplicas {
       log.error({ err: error, fileId: id }, 'cleaning up the record of a failed upload failed; the stale-upload sweep will finish it');
     }
   }
+}
+
+/**
+ * Claims due FAILED and REMOVING regions for this pass: FOR UPDATE SKIP LOCKED, then their
+ * nextAttemptAt pushed LIMITS.claimMs ahead, so no other instance takes them meanwhile.
+ */
+function claimDueRegions(db: Database, now: Date): Promise<CdnRegionRow[]> {
+  return db.transaction(async (tx) => {
+    const due = await tx
+      .select()
+      .from(cdnFileRegions)
+      .where(and(inArray(cdnFileRegions.status, ['FAILED', 'REMOVING']), lte(cdnFileRegions.nextAttemptAt, now)))
+      .orderBy(asc(cdnFileRegions.nextAttemptAt))
+      .limit(LIMITS.jobBatch)
+      .for('update', { skipLocked: true });
+    for (const row of due) {
+      await tx
+        .update(cdnFileRegions)
+        .set({ nextAttemptAt: new Date(now.getTime() + LIMITS.claimMs) })
+        .where(and(eq(cdnFileRegions.fileId, row.fileId), eq(cdnFileRegions.region, row.region)));
+    }
+    return due;
+  });
 }
