@@ -1,5 +1,6 @@
 import { and, eq, gt, inArray, isNull, lte, ne, or, type SQL } from 'drizzle-orm';
 
+import type { CdnProvider } from '../../cdn/provider.js';
 import { cdnFileRegions, cdnFiles } from '../../db/schema.js';
 import { BadInputError } from '../errors.js';
 import { isUuid } from '../ids.js';
@@ -74,32 +75,37 @@ export class CdnFileReads {
       );
     const byFile = new Map<string, CdnRegionRow[]>();
     for (const row of regionRows) byFile.set(row.fileId, [...(byFile.get(row.fileId) ?? []), row]);
-    const order = (region: string) => {
-      const index = provider.regions.indexOf(region);
-      return index === -1 ? provider.regions.length : index;
-    };
     const now = Date.now();
-    return rows.map((row) => {
-      const regions = (byFile.get(row.id) ?? [])
-        .sort((a, b) => order(a.region) - order(b.region) || a.region.localeCompare(b.region))
-        .map((r) => ({
-          region: r.region,
-          status: r.status,
-          url: provider.publicUrl(r.region, row.storageKey),
-          attempts: r.attempts,
-          lastError: r.lastError,
-          nextAttemptAt: r.nextAttemptAt,
-          replicatedAt: r.replicatedAt,
-        }));
-      const available = regions.filter((r) => r.status === 'AVAILABLE').length;
-      const status: CdnFileStatus =
-        row.status === 'ACTIVE' && row.expiresAt && row.expiresAt.getTime() <= now ? 'EXPIRED' : (row.status as CdnFileStatus);
-      return {
-        ...row,
-        status,
-        regions,
-        distributionStatus: available === 0 ? 'NONE' : available === regions.length ? 'COMPLETE' : 'PARTIAL',
-      };
-    });
+    return rows.map((row) => toFileRecord(provider, row, byFile.get(row.id) ?? [], now));
   }
+}
+
+/**
+ * The shape readers see: an ACTIVE row past expiresAt reads EXPIRED; regions in the provider's
+ * configured order (unknown ones last, by name), each with its URL; distribution from how many hold the bytes.
+ */
+function toFileRecord(provider: CdnProvider, row: CdnFileRow, regionRows: CdnRegionRow[], now: number): CdnFileRecord {
+  const order = (region: string) => {
+    const index = provider.regions.indexOf(region);
+    return index === -1 ? provider.regions.length : index;
+  };
+  const regions = regionRows
+    .sort((a, b) => order(a.region) - order(b.region) || a.region.localeCompare(b.region))
+    .map((r) => ({
+      region: r.region,
+      status: r.status,
+      url: provider.publicUrl(r.region, row.storageKey),
+      attempts: r.attempts,
+      lastError: r.lastError,
+      nextAttemptAt: r.nextAttemptAt,
+      replicatedAt: r.replicatedAt,
+    }));
+  const available = regions.filter((r) => r.status === 'AVAILABLE').length;
+  const status: CdnFileStatus = row.status === 'ACTIVE' && row.expiresAt && row.expiresAt.getTime() <= now ? 'EXPIRED' : (row.status as CdnFileStatus);
+  return {
+    ...row,
+    status,
+    regions,
+    distributionStatus: available === 0 ? 'NONE' : available === regions.length ? 'COMPLETE' : 'PARTIAL',
+  };
 }

@@ -30,44 +30,7 @@ export class CdnFileRemoval {
     const runtime = await this.scope.runtime();
     const { db, log } = runtime;
     const now = new Date();
-    const deleted = await db.transaction(async (tx) => {
-      const [file] = await tx
-        .select()
-        .from(cdnFiles)
-        .where(and(eq(cdnFiles.id, id), inArray(cdnFiles.status, ['ACTIVE', 'EXPIRED'])))
-        .for('update');
-      if (!file) throw new NotFoundError('CDN file', id);
-      const packages = await tx
-        .select({ id: updatePackages.id, toVersion: updatePackages.toVersion })
-        .from(updatePackages)
-        .where(or(eq(updatePackages.cdnFileId, id), eq(updatePackages.packageUrl, file.cdnUrl)))
-        .limit(50);
-      if (packages.length > 0 && !options.force) {
-        throw new ConflictError(
-          `CDN file ${file.fileName} (id ${id}) is still used by ${packages.length} update package(s) (${packages
-            .slice(0, 5)
-            .map((p) => `${p.id} → ${p.toVersion}`)
-            .join(', ')}): clients would get broken downloads. Remove those packages first, or pass force: true`,
-          { packageIds: packages.map((p) => p.id) },
-        );
-      }
-      const [row] = await tx
-        .update(cdnFiles)
-        .set({
-          status: 'DELETED',
-          deletedAt: now,
-          deletedBy: options.deletedBy ?? null,
-          deletionForced: packages.length > 0,
-          deletionOverrodePackages: packages.map((p) => p.id),
-        })
-        .where(eq(cdnFiles.id, id))
-        .returning();
-      await tx
-        .update(cdnFileRegions)
-        .set({ status: 'REMOVING', nextAttemptAt: now, updatedAt: now })
-        .where(and(eq(cdnFileRegions.fileId, id), ne(cdnFileRegions.status, 'REMOVED')));
-      return { file: row!, packages };
-    });
+    const deleted = await markDeleted(db, id, options, now);
     log.info(
       { fileId: id, fileName: deleted.file.fileName, deletedBy: options.deletedBy, forced: deleted.packages.length > 0, packageIds: deleted.packages.map((p) => p.id) },
       deleted.packages.length > 0 ? 'cdn file force-deleted while update packages pointed at it' : 'cdn file deleted',
@@ -156,5 +119,50 @@ async function claimExpired(db: Database, now: Date): Promise<CdnFileRow[]> {
       .set({ status: 'REMOVING', nextAttemptAt: now, updatedAt: now })
       .where(and(inArray(cdnFileRegions.fileId, ids), ne(cdnFileRegions.status, 'REMOVED')));
     return rows;
+  });
+}
+
+/**
+ * In one transaction: checks the file is visible (NOT_FOUND) and unused by update packages
+ * (CONFLICT unless `force`), marks it DELETED with who and what it overrode, and its regions REMOVING.
+ */
+function markDeleted(db: Database, id: string, options: DeleteOptions, now: Date): Promise<{ file: CdnFileRow; packages: { id: string; toVersion: string }[] }> {
+  return db.transaction(async (tx) => {
+    const [file] = await tx
+      .select()
+      .from(cdnFiles)
+      .where(and(eq(cdnFiles.id, id), inArray(cdnFiles.status, ['ACTIVE', 'EXPIRED'])))
+      .for('update');
+    if (!file) throw new NotFoundError('CDN file', id);
+    const packages = await tx
+      .select({ id: updatePackages.id, toVersion: updatePackages.toVersion })
+      .from(updatePackages)
+      .where(or(eq(updatePackages.cdnFileId, id), eq(updatePackages.packageUrl, file.cdnUrl)))
+      .limit(50);
+    if (packages.length > 0 && !options.force) {
+      throw new ConflictError(
+        `CDN file ${file.fileName} (id ${id}) is still used by ${packages.length} update package(s) (${packages
+          .slice(0, 5)
+          .map((p) => `${p.id} → ${p.toVersion}`)
+          .join(', ')}): clients would get broken downloads. Remove those packages first, or pass force: true`,
+        { packageIds: packages.map((p) => p.id) },
+      );
+    }
+    const [row] = await tx
+      .update(cdnFiles)
+      .set({
+        status: 'DELETED',
+        deletedAt: now,
+        deletedBy: options.deletedBy ?? null,
+        deletionForced: packages.length > 0,
+        deletionOverrodePackages: packages.map((p) => p.id),
+      })
+      .where(eq(cdnFiles.id, id))
+      .returning();
+    await tx
+      .update(cdnFileRegions)
+      .set({ status: 'REMOVING', nextAttemptAt: now, updatedAt: now })
+      .where(and(eq(cdnFileRegions.fileId, id), ne(cdnFileRegions.status, 'REMOVED')));
+    return { file: row!, packages };
   });
 }
