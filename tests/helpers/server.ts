@@ -18,10 +18,13 @@ export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-012345
 export const ADMIN_ID = '00000000-0000-4000-8000-00000000a0a0';
 export const USER_ID = '00000000-0000-4000-8000-00000000b0b0';
 
-/** Env every test server starts with; override per server. */
+/**
+ * Env every test server starts with; override per server. NODE_ENV is `development`, as for
+ * `npm start`: under `test` some libraries change behaviour (Apollo skips its signal handlers).
+ */
 function baseEnv(database: TestDatabase): Record<string, string> {
   return {
-    NODE_ENV: 'test',
+    NODE_ENV: 'development',
     PORT: '0',
     HOST: '127.0.0.1',
     JWT_SECRET: TEST_JWT_SECRET,
