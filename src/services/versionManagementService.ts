@@ -3,6 +3,7 @@ import { and, count, desc, eq, gt, inArray, lte, sql, type SQL } from 'drizzle-o
 import { versions, type ChangelogEntryRecord } from '../db/schema.js';
 import { BadInputError, ConflictError, isUniqueViolation, NotFoundError } from './errors.js';
 import { isUuid } from './ids.js';
+import { parseMetadata } from './metadata.js';
 import { describeOwner, ownerFilter, parseOwner, sameOwner, type Owner } from './owner.js';
 import { decodeCursor, pageSize, toPage, type Page, type PageRequest } from './pagination.js';
 import { Service, type RuntimeSource } from './runtime.js';
@@ -33,7 +34,7 @@ export interface VersionFilter extends PageRequest {
   includeDeprecated?: boolean | null;
 }
 
-const LIMITS = { changelogEntries: 500, description: 2000, scope: 100, releaseNotes: 100_000, metadataBytes: 64 * 1024, reason: 2000 };
+const LIMITS = { changelogEntries: 500, description: 2000, scope: 100, releaseNotes: 100_000, reason: 2000 };
 
 /** Keep a Changelog section order. */
 const SECTION_TITLES: Record<ChangeType, string> = {
@@ -67,18 +68,6 @@ export function parseChangelog(entries: ChangelogEntryInput[] | null | undefined
     }
     return { type: type as ChangeType, description, scope, breaking: entry.breaking === true };
   });
-}
-
-/** Validates a metadata value: a JSON object of bounded size. */
-export function parseMetadata(metadata: unknown, field = 'metadata'): Record<string, unknown> {
-  if (metadata === undefined || metadata === null) return {};
-  if (typeof metadata !== 'object' || Array.isArray(metadata)) {
-    throw new BadInputError(`${field} must be a JSON object such as {"channel": "beta"}`, { field });
-  }
-  if (Buffer.byteLength(JSON.stringify(metadata)) > LIMITS.metadataBytes) {
-    throw new BadInputError(`${field} is larger than ${LIMITS.metadataBytes / 1024} KiB`, { field });
-  }
-  return metadata as Record<string, unknown>;
 }
 
 function parseText(value: string | null | undefined, field: string, max: number): string | null {

@@ -1,4 +1,4 @@
-import { Field, Int, ObjectType } from 'type-graphql';
+import { Field, ObjectType } from 'type-graphql';
 
 @ObjectType({ description: 'Where a page of a list ends and whether more follows.' })
 export class PageInfo {
@@ -14,4 +14,3 @@ export function connection<T>(page: { nodes: T[]; totalCount: number; hasNextPag
   return { nodes: page.nodes, totalCount: page.totalCount, pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor } };
 }
 
-export { Int };

@@ -13,7 +13,7 @@ import { detectMimeType, JSON_SNIFF_MAX_BYTES, SNIFF_BYTES } from '../mimeType.j
 import { ByteProgress } from '../progress.js';
 import type { ServiceRuntime } from '../runtime.js';
 import { openUpload, parseFileName, type OpenedUpload } from '../uploadPaths.js';
-import { parseMetadata } from '../versionManagementService.js';
+import { parseMetadata } from '../metadata.js';
 import type { CdnFileReads } from './fileReads.js';
 import type { CdnReplicas } from './replicas.js';
 import { errorMessage, LIMITS, parseCacheControl, parseExpiresAt, retryDelay } from './rules.js';
