@@ -51,7 +51,7 @@ export const versions = pgTable(
     patch: bigint('patch', { mode: 'number' }).notNull(),
     prerelease: text('prerelease'),
     build: text('build'),
-    /** SemVer precedence as bytes: see services/semverOrder.ts. */
+    /** SemVer precedence as bytes: see services/versions/semverOrder.ts. */
     sortKey: byteOrderedText('sort_key').notNull(),
     extensionId: text('extension_id'),
     productId: text('product_id'),

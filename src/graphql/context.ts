@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Caller } from '../auth/tokens.js';
 import type { CdnFileRecord, DailyDownloadStats, RegionDownloadStats } from '../services/cdn/types.js';
 import type { Services } from '../services/index.js';
-import type { VersionRecord } from '../services/versionManagementService.js';
+import type { VersionRecord } from '../services/versions/service.js';
 
 /** Per-operation context: who calls, request-scoped loaders, the services. */
 export interface GraphQLContext {

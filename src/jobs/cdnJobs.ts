@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 import type { Config } from '../config.js';
-import type { CdnIntegrationService } from '../services/cdnIntegrationService.js';
+import type { CdnIntegrationService } from '../services/cdn/service.js';
 import { PeriodicJob } from './periodicJob.js';
 
 export interface CdnJobs {

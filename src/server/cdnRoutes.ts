@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { TokenVerifier, type Caller } from '../auth/tokens.js';
 import type { ByteRange } from '../cdn/provider.js';
 import type { Config } from '../config.js';
-import type { CdnIntegrationService } from '../services/cdnIntegrationService.js';
+import type { CdnIntegrationService } from '../services/cdn/service.js';
 import { DomainError, ErrorCode } from '../services/errors.js';
 import type { Route } from './app.js';
 import { sendGraphQLError, sendJson } from './httpUtil.js';

@@ -1,6 +1,6 @@
-import { CdnIntegrationService } from './cdnIntegrationService.js';
+import { CdnIntegrationService } from './cdn/service.js';
 import type { RuntimeSource } from './runtime.js';
-import { VersionManagementService } from './versionManagementService.js';
+import { VersionManagementService } from './versions/service.js';
 
 /** The services a server instance works with, all over one runtime. */
 export interface Services {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
 import { decideRange, etagMatches } from '../../src/server/cdnRoutes.js';
 import { DEFAULT_CACHE_CONTROL, parseCacheControl, parseExpiresAt, parseInvalidationPaths, retryDelay } from '../../src/services/cdn/rules.js';
-import { parseFileName } from '../../src/services/uploadPaths.js';
+import { parseFileName } from '../../src/services/cdn/uploadPaths.js';
 
 describe('decideRange (RFC 9110 byte ranges)', () => {
   it.each([

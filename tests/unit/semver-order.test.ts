@@ -1,7 +1,7 @@
 import semver from 'semver';
 import { describe, expect, it } from 'vitest';
 
-import { compareVersions, parseVersion, precedenceKey } from '../../src/services/semverOrder.js';
+import { compareVersions, parseVersion, precedenceKey } from '../../src/services/versions/semverOrder.js';
 
 /**
  * PostgreSQL orders versions by `sort_key COLLATE "C"`, i.e. by the bytes of precedenceKey.

@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 
-import { VERSION_PUBLISHED, type VersionPublishedEvent, type VersionRecord } from '../../services/versionManagementService.js';
+import { VERSION_PUBLISHED, type VersionPublishedEvent, type VersionRecord } from '../../services/versions/service.js';
 import type { GraphQLContext } from '../context.js';
 import { connection } from '../types/common.js';
 import {

@@ -4,7 +4,7 @@ import { and, asc, eq, gte, inArray, sql } from 'drizzle-orm';
 
 import type { ByteRange } from '../../cdn/provider.js';
 import { cdnDownloadStats, cdnFileRegions, cdnFiles } from '../../db/schema.js';
-import type { FlushResult } from '../cdnDownloadStats.js';
+import type { FlushResult } from './downloadStats.js';
 import { BadInputError } from '../errors.js';
 import { isUuid } from '../ids.js';
 import type { CdnReplicas } from './replicas.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import { BadInputError, ConflictError, PayloadTooLargeError } from '../errors.js';
 import { ByteProgress } from '../progress.js';
-import { parseFileName, quote } from '../uploadPaths.js';
+import { parseFileName, quote } from './uploadPaths.js';
 import type { CdnScope } from './scope.js';
 
 /**

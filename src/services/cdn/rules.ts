@@ -1,6 +1,6 @@
 import { ProviderError } from '../../cdn/provider.js';
 import { BadInputError } from '../errors.js';
-import { quote } from '../uploadPaths.js';
+import { quote } from './uploadPaths.js';
 
 /**
  * Pure CDN rules: caller input parsed into what the CDN service stores (each failure a

@@ -1,6 +1,6 @@
 import { createCdnProvider } from '../../cdn/index.js';
 import type { CdnProvider } from '../../cdn/provider.js';
-import { DownloadCounter } from '../cdnDownloadStats.js';
+import { DownloadCounter } from './downloadStats.js';
 import type { ServiceRuntime } from '../runtime.js';
 
 /** Per-runtime CDN state: the provider and the download counter are shared by every service instance over one runtime. */

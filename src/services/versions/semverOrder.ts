@@ -1,6 +1,6 @@
 import semver from 'semver';
 
-import { BadInputError } from './errors.js';
+import { BadInputError } from '../errors.js';
 
 /**
  * SemVer 2.0.0 parsing and a precedence key that sorts correctly as bytes (`COLLATE "C"`),

@@ -2,7 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
-import { BadInputError, PayloadTooLargeError } from './errors.js';
+import { BadInputError, PayloadTooLargeError } from '../errors.js';
 
 /**
  * Everything that turns a caller's path or name into a file inside UPLOAD_DIR. Hostile input is

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 
-import type { Database } from '../db/client.js';
+import type { Database } from '../../db/client.js';
 
 /**
  * Download counts kept in memory and written in batches (every CDN_STATS_FLUSH_INTERVAL and at

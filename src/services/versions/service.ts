@@ -1,0 +1,299 @@
+import { and, count, desc, eq, gt, inArray, lte, sql, type SQL } from 'drizzle-orm';
+
+import { versions, type ChangelogEntryRecord } from '../../db/schema.js';
+import { BadInputError, ConflictError, isUniqueViolation, NotFoundError } from '../errors.js';
+import { isUuid } from '../ids.js';
+import { parseMetadata } from '../metadata.js';
+import { describeOwner, ownerFilter, parseOwner, sameOwner, type Owner } from '../owner.js';
+import { decodeCursor, pageSize, toPage, type Page, type PageRequest } from '../pagination.js';
+import { Service, type RuntimeSource } from '../runtime.js';
+import { compareVersions, parseVersion, type VersionComparisonResult } from './semverOrder.js';
+
+export type VersionRecord = typeof versions.$inferSelect;
+
+export const CHANGE_TYPES = ['ADDED', 'CHANGED', 'DEPRECATED', 'REMOVED', 'FIXED', 'SECURITY'] as const;
+export type ChangeType = (typeof CHANGE_TYPES)[number];
+
+/** A changelog entry as callers give it; `type` is case-insensitive (`'added'` works). */
+export interface ChangelogEntryInput {
+  type: string;
+  description: string;
+  scope?: string | null;
+  breaking?: boolean | null;
+}
+
+/** Topic of `versionPublished`: a version was created or deprecated. */
+export const VERSION_PUBLISHED = 'VERSION_PUBLISHED';
+export type VersionPublishedEvent = { action: 'CREATED' | 'DEPRECATED'; version: VersionRecord };
+
+export interface VersionFilter extends PageRequest {
+  extensionId?: string | null;
+  productId?: string | null;
+  includePrerelease?: boolean | null;
+  /** Deprecated versions are listed by default (dashboards show them, marked). */
+  includeDeprecated?: boolean | null;
+}
+
+const LIMITS = { changelogEntries: 500, description: 2000, scope: 100, releaseNotes: 100_000, reason: 2000 };
+
+/** Keep a Changelog section order. */
+const SECTION_TITLES: Record<ChangeType, string> = {
+  ADDED: 'Added',
+  CHANGED: 'Changed',
+  DEPRECATED: 'Deprecated',
+  REMOVED: 'Removed',
+  FIXED: 'Fixed',
+  SECURITY: 'Security',
+};
+
+export function parseChangelog(entries: ChangelogEntryInput[] | null | undefined): ChangelogEntryRecord[] {
+  if (entries === undefined || entries === null) return [];
+  if (!Array.isArray(entries)) throw new BadInputError('changelog must be a list of entries', { field: 'changelog' });
+  if (entries.length > LIMITS.changelogEntries) {
+    throw new BadInputError(`changelog has ${entries.length} entries; at most ${LIMITS.changelogEntries} are allowed`, { field: 'changelog' });
+  }
+  return entries.map((entry, index) => {
+    const field = `changelog[${index}]`;
+    const type = String(entry?.type ?? '').toUpperCase();
+    if (!(CHANGE_TYPES as readonly string[]).includes(type)) {
+      throw new BadInputError(`${field}.type ${JSON.stringify(entry?.type)} is not one of ${CHANGE_TYPES.join(', ')}`, { field: `${field}.type` });
+    }
+    const description = typeof entry.description === 'string' ? entry.description.trim() : '';
+    if (description.length === 0 || description.length > LIMITS.description) {
+      throw new BadInputError(`${field}.description must be 1–${LIMITS.description} characters`, { field: `${field}.description` });
+    }
+    const scope = entry.scope === undefined || entry.scope === null ? null : String(entry.scope).trim();
+    if (scope !== null && (scope.length === 0 || scope.length > LIMITS.scope)) {
+      throw new BadInputError(`${field}.scope must be 1–${LIMITS.scope} characters when given`, { field: `${field}.scope` });
+    }
+    return { type: type as ChangeType, description, scope, breaking: entry.breaking === true };
+  });
+}
+
+function parseText(value: string | null | undefined, field: string, max: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length > max) {
+    throw new BadInputError(`${field} must be text of at most ${max} characters`, { field });
+  }
+  return value;
+}
+
+/** Largest major/minor/patch stored (GraphQL Int). */
+const MAX_PART = 2_147_483_647;
+
+/** SemVer precedence, highest first, as SQL (see semverOrder.ts). */
+const HIGHEST_FIRST = [desc(versions.sortKey), desc(versions.id)];
+
+export class VersionManagementService extends Service {
+  constructor(source?: RuntimeSource) {
+    super(source);
+  }
+
+  /**
+   * Creates a version for an extension and/or product. Throws BAD_USER_INPUT for a version that
+   * is not strict SemVer or bad fields, CONFLICT when the owner already has a version of the
+   * same precedence. Publishes VERSION_PUBLISHED once committed.
+   */
+  async createVersion(
+    version: string,
+    extensionId?: string | null,
+    productId?: string | null,
+    changelog?: ChangelogEntryInput[] | null,
+    releaseNotes?: string | null,
+    metadata?: Record<string, unknown> | null,
+    releasedBy?: string | null,
+  ): Promise<VersionRecord> {
+    const parsed = parseVersion(version);
+    if (Math.max(parsed.major, parsed.minor, parsed.patch) > MAX_PART) {
+      throw new BadInputError(`version ${parsed.version} has a part above ${MAX_PART}; stored versions keep each part within a 32-bit integer`, { field: 'version' });
+    }
+    const owner = parseOwner(extensionId, productId);
+    const values = {
+      ...parsed,
+      ...owner,
+      changelog: parseChangelog(changelog),
+      releaseNotes: parseText(releaseNotes, 'releaseNotes', LIMITS.releaseNotes),
+      metadata: parseMetadata(metadata),
+      isStable: parsed.prerelease === null,
+      releasedBy: releasedBy ?? null,
+    };
+    const { db, events } = await this.runtime();
+    let created: VersionRecord;
+    try {
+      [created] = (await db.insert(versions).values(values).returning()) as [VersionRecord];
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      const [existing] = await db
+        .select({ id: versions.id, version: versions.version })
+        .from(versions)
+        .where(and(sameOwner(versions, owner), eq(versions.sortKey, parsed.sortKey)));
+      throw new ConflictError(
+        `Version ${parsed.version} already exists for ${describeOwner(owner)}` +
+          (existing ? ` as ${existing.version} (id ${existing.id})` : '') +
+          ': versions are immutable, publish a higher one',
+        { existingId: existing?.id },
+      );
+    }
+    await events.publish(VERSION_PUBLISHED, { action: 'CREATED', version: created } satisfies VersionPublishedEvent);
+    return created;
+  }
+
+  async getVersion(id: string): Promise<VersionRecord | null> {
+    if (!isUuid(id)) return null;
+    const { db } = await this.runtime();
+    const [row] = await db.select().from(versions).where(eq(versions.id, id));
+    return row ?? null;
+  }
+
+  /** Batch lookup for DataLoaders: one statement for many ids, results in the ids' order. */
+  async getVersionsByIds(ids: readonly string[]): Promise<(VersionRecord | null)[]> {
+    const valid = ids.filter(isUuid);
+    const { db } = await this.runtime();
+    const rows = valid.length === 0 ? [] : await db.select().from(versions).where(inArray(versions.id, valid));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  /** A page of versions, highest precedence first. */
+  async listVersions(filter: VersionFilter = {}): Promise<Page<VersionRecord>> {
+    const owner = parseOwner(filter.extensionId, filter.productId, false);
+    const limit = pageSize(filter.first);
+    const where = and(
+      ownerFilter(versions, owner),
+      filter.includePrerelease ? undefined : eq(versions.isStable, true),
+      filter.includeDeprecated === false ? eq(versions.isDeprecated, false) : undefined,
+    );
+    let keyset: SQL | undefined;
+    if (filter.after) {
+      const [sortKey, id] = decodeCursor(filter.after, 2) as [string, string];
+      keyset = sql`(${versions.sortKey}, ${versions.id}) < (${sortKey} COLLATE "C", ${id}::uuid)`;
+    }
+    const { db } = await this.runtime();
+    const [rows, [total]] = await Promise.all([
+      db.select().from(versions).where(and(where, keyset)).orderBy(...HIGHEST_FIRST).limit(limit + 1),
+      db.select({ value: count() }).from(versions).where(where),
+    ]);
+    return toPage(rows, limit, total?.value ?? 0, (row) => [row.sortKey, row.id]);
+  }
+
+  /** The seed's shape: every matching version, highest first (capped at 200; use listVersions to page). */
+  async getVersions(extensionId?: string | null, productId?: string | null, includePrerelease = false): Promise<VersionRecord[]> {
+    return (await this.listVersions({ extensionId, productId, includePrerelease, first: 200 })).nodes;
+  }
+
+  /** The highest non-deprecated version of an owner (stable only unless includePrerelease). */
+  async getLatestVersion(extensionId?: string | null, productId?: string | null, includePrerelease = false): Promise<VersionRecord | null> {
+    const owner = parseOwner(extensionId, productId);
+    const { db } = await this.runtime();
+    const [row] = await db
+      .select()
+      .from(versions)
+      .where(
+        and(
+          ownerFilter(versions, owner),
+          eq(versions.isDeprecated, false),
+          includePrerelease ? undefined : eq(versions.isStable, true),
+        ),
+      )
+      .orderBy(...HIGHEST_FIRST)
+      .limit(1);
+    return row ?? null;
+  }
+
+  compareVersions(version1: string, version2: string): VersionComparisonResult {
+    return compareVersions(version1, version2);
+  }
+
+  /**
+   * Marks a version deprecated: it is never offered as an update again and `latestVersion`
+   * skips it. NOT_FOUND for an unknown id, CONFLICT when it is already deprecated.
+   */
+  async deprecateVersion(id: string, reason: string, deprecatedBy?: string | null): Promise<VersionRecord> {
+    const why = typeof reason === 'string' ? reason.trim() : '';
+    if (why.length === 0 || why.length > LIMITS.reason) {
+      throw new BadInputError(`reason must be 1–${LIMITS.reason} characters: say why clients must not get this version`, { field: 'reason' });
+    }
+    if (!isUuid(id)) throw new NotFoundError('Version', id);
+    const { db, events } = await this.runtime();
+    const [updated] = await db
+      .update(versions)
+      .set({ isDeprecated: true, deprecationReason: why, deprecatedAt: new Date(), deprecatedBy: deprecatedBy ?? null })
+      .where(and(eq(versions.id, id), eq(versions.isDeprecated, false)))
+      .returning();
+    if (!updated) {
+      const existing = await this.getVersion(id);
+      if (!existing) throw new NotFoundError('Version', id);
+      throw new ConflictError(`Version ${existing.version} (id ${id}) is already deprecated since ${existing.deprecatedAt?.toISOString()}`);
+    }
+    await events.publish(VERSION_PUBLISHED, { action: 'DEPRECATED', version: updated } satisfies VersionPublishedEvent);
+    return updated;
+  }
+
+  /**
+   * Keep-a-Changelog markdown for the versions above `fromVersion` (exclusive) up to
+   * `toVersion` (inclusive), highest first. Breaking changes are called out per release.
+   */
+  async generateChangelog(
+    extensionId?: string | null,
+    productId?: string | null,
+    fromVersion?: string | null,
+    toVersion?: string | null,
+    includePrerelease = false,
+  ): Promise<string> {
+    const owner = parseOwner(extensionId, productId);
+    const from = fromVersion ? parseVersion(fromVersion, 'fromVersion') : null;
+    const to = toVersion ? parseVersion(toVersion, 'toVersion') : null;
+    if (from && to && from.sortKey >= to.sortKey) {
+      throw new BadInputError(`fromVersion ${from.version} must be lower than toVersion ${to.version}`, { field: 'fromVersion' });
+    }
+    const { db } = await this.runtime();
+    const rows = await db
+      .select()
+      .from(versions)
+      .where(
+        and(
+          ownerFilter(versions, owner),
+          from ? gt(versions.sortKey, from.sortKey) : undefined,
+          to ? lte(versions.sortKey, to.sortKey) : undefined,
+          includePrerelease ? undefined : eq(versions.isStable, true),
+        ),
+      )
+      .orderBy(...HIGHEST_FIRST);
+    return renderChangelog(owner, rows);
+  }
+}
+
+function renderEntry(entry: ChangelogEntryRecord): string {
+  const scope = entry.scope ? `**${entry.scope}:** ` : '';
+  return `- ${entry.breaking ? '**BREAKING:** ' : ''}${scope}${entry.description}`;
+}
+
+export function renderChangelog(owner: Owner, rows: VersionRecord[]): string {
+  const lines = [
+    '# Changelog',
+    '',
+    `All notable changes to ${describeOwner(owner)} are documented in this file.`,
+    '',
+    'The format is based on [Keep a Changelog](https://keepachangelog.com/en/1.1.0/),',
+    'and this project adheres to [Semantic Versioning](https://semver.org/spec/v2.0.0.html).',
+  ];
+  if (rows.length === 0) lines.push('', '_No releases in this range._');
+  for (const row of rows) {
+    const date = row.releasedAt.toISOString().slice(0, 10);
+    lines.push('', `## [${row.version}] - ${date}${row.isDeprecated ? ' [DEPRECATED]' : ''}`);
+    if (row.isDeprecated && row.deprecationReason) lines.push('', `> Deprecated: ${row.deprecationReason}`);
+    const breaking = row.changelog.filter((entry) => entry.breaking);
+    if (breaking.length > 0) {
+      lines.push('', '### ⚠ BREAKING CHANGES', '', ...breaking.map(renderEntry));
+    }
+    for (const type of CHANGE_TYPES) {
+      const entries = row.changelog.filter((entry) => entry.type === type);
+      if (entries.length > 0) lines.push('', `### ${SECTION_TITLES[type]}`, '', ...entries.map(renderEntry));
+    }
+    if (row.changelog.length === 0 && row.releaseNotes) lines.push('', row.releaseNotes.trim());
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Ready instance with the seed's call shapes, over the shared runtime. */
+export const versionManagementService = new VersionManagementService();
