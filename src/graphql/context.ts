@@ -27,7 +27,7 @@ export interface Loaders {
 /** Fresh loaders per operation: a cache never outlives the request that filled it. */
 export function createLoaders(services: Services): Loaders {
   return {
-    version: new DataLoader((ids: readonly string[]) => services.versions.getVersionsByIds(ids)),
+    version: new DataLoader((ids: readonly string[]) => services.versions.getVersionsByIds({ ids })),
     cdnFile: new DataLoader((ids: readonly string[]) => services.cdn.getFilesByIds(ids)),
     cdnRegionStats: new DataLoader((ids: readonly string[]) => services.cdn.getRegionStats(ids)),
     cdnDailyStats: new DataLoader((ids: readonly string[]) => services.cdn.getDailyStats(ids, 366)),

@@ -32,7 +32,7 @@ export class VersionResolver {
 
   @Query(() => Version, { nullable: true, description: 'The highest non-deprecated version; null when there is none.' })
   latestVersion(@Args(() => LatestVersionArgs) args: LatestVersionArgs, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.versions.getLatestVersion(args.extensionId, args.productId, args.includePrerelease);
+    return ctx.services.versions.getLatestVersion(args);
   }
 
   @Query(() => Version, { nullable: true })
@@ -46,30 +46,23 @@ export class VersionResolver {
     @Arg('version2', () => String) version2: string,
     @Ctx() ctx: GraphQLContext,
   ) {
-    return ctx.services.versions.compareVersions(version1, version2);
+    return ctx.services.versions.compareVersions({ version1, version2 });
   }
 
   @Query(() => String, { description: 'Keep-a-Changelog markdown for (fromVersion, toVersion].' })
   changelog(@Args(() => ChangelogArgs) args: ChangelogArgs, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.versions.generateChangelog(args.extensionId, args.productId, args.fromVersion, args.toVersion, args.includePrerelease);
+    return ctx.services.versions.generateChangelog(args);
   }
 
   @Mutation(() => Version, { description: 'Publishes a new version (admin).' })
   createVersion(@Arg('input', () => CreateVersionInput) input: CreateVersionInput, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.versions.createVersion(
-      input.version,
-      input.extensionId,
-      input.productId,
-      input.changelog,
-      input.releaseNotes,
-      input.metadata,
-      ctx.caller?.id,
-    );
+    const { version, extensionId, productId, changelog, releaseNotes, metadata } = input;
+    return ctx.services.versions.createVersion({ version, extensionId, productId, changelog, releaseNotes, metadata, releasedBy: ctx.caller?.id });
   }
 
   @Mutation(() => Version, { description: 'Marks a version deprecated so it is never offered again (admin).' })
   deprecateVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.versions.deprecateVersion(id, reason, ctx.caller?.id);
+    return ctx.services.versions.deprecateVersion({ id, reason, deprecatedBy: ctx.caller?.id });
   }
 
   @Subscription(() => Version, {

@@ -1,15 +1,15 @@
-import { and, count, desc, eq, gt, inArray, lte, sql, type SQL } from 'drizzle-orm';
-
-import { versions, type ChangelogEntryRecord } from '../../db/schema.js';
+import type { ChangelogEntryRecord } from '../../db/schema.js';
 import { BadInputError, ConflictError, isUniqueViolation, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
 import { parseMetadata } from '../metadata.js';
-import { describeOwner, ownerFilter, parseOwner, sameOwner, type Owner } from '../owner.js';
+import { describeOwner, parseOwner, type Owner } from '../owner.js';
 import { decodeCursor, pageSize, toPage, type Page, type PageRequest } from '../pagination.js';
 import { Service, type RuntimeSource } from '../runtime.js';
 import { compareVersions, parseVersion, type VersionComparisonResult } from './semverOrder.js';
+import * as store from './store.js';
+import type { VersionRecord } from './store.js';
 
-export type VersionRecord = typeof versions.$inferSelect;
+export type { VersionRecord } from './store.js';
 
 export const CHANGE_TYPES = ['ADDED', 'CHANGED', 'DEPRECATED', 'REMOVED', 'FIXED', 'SECURITY'] as const;
 export type ChangeType = (typeof CHANGE_TYPES)[number];
@@ -81,8 +81,37 @@ function parseText(value: string | null | undefined, field: string, max: number)
 /** Largest major/minor/patch stored (GraphQL Int). */
 const MAX_PART = 2_147_483_647;
 
-/** SemVer precedence, highest first, as SQL (see semverOrder.ts). */
-const HIGHEST_FIRST = [desc(versions.sortKey), desc(versions.id)];
+/** Who asks for a version to be created, and what it holds (see createVersion). */
+export interface CreateVersionArgs {
+  version: string;
+  extensionId?: string | null;
+  productId?: string | null;
+  changelog?: ChangelogEntryInput[] | null;
+  releaseNotes?: string | null;
+  metadata?: Record<string, unknown> | null;
+  /** The caller's id (a uuid), recorded on the version. */
+  releasedBy?: string | null;
+}
+
+/** An owner and which of its versions count. */
+export interface OwnerVersionsArgs {
+  extensionId?: string | null;
+  productId?: string | null;
+  includePrerelease?: boolean | null;
+}
+
+export interface DeprecateVersionArgs {
+  id: string;
+  reason: string;
+  deprecatedBy?: string | null;
+}
+
+export interface ChangelogRangeArgs extends OwnerVersionsArgs {
+  /** Exclusive lower bound; unset: from the first release. */
+  fromVersion?: string | null;
+  /** Inclusive upper bound; unset: up to the highest release. */
+  toVersion?: string | null;
+}
 
 export class VersionManagementService extends Service {
   constructor(source?: RuntimeSource) {
@@ -94,15 +123,7 @@ export class VersionManagementService extends Service {
    * is not strict SemVer or bad fields, CONFLICT when the owner already has a version of the
    * same precedence. Publishes VERSION_PUBLISHED once committed.
    */
-  async createVersion(
-    version: string,
-    extensionId?: string | null,
-    productId?: string | null,
-    changelog?: ChangelogEntryInput[] | null,
-    releaseNotes?: string | null,
-    metadata?: Record<string, unknown> | null,
-    releasedBy?: string | null,
-  ): Promise<VersionRecord> {
+  async createVersion({ version, extensionId, productId, changelog, releaseNotes, metadata, releasedBy }: CreateVersionArgs): Promise<VersionRecord> {
     const parsed = parseVersion(version);
     if (Math.max(parsed.major, parsed.minor, parsed.patch) > MAX_PART) {
       throw new BadInputError(`version ${parsed.version} has a part above ${MAX_PART}; stored versions keep each part within a 32-bit integer`, { field: 'version' });
@@ -120,13 +141,10 @@ export class VersionManagementService extends Service {
     const { db, events } = await this.runtime();
     let created: VersionRecord;
     try {
-      [created] = (await db.insert(versions).values(values).returning()) as [VersionRecord];
+      created = await store.insertVersion(db, { values });
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
-      const [existing] = await db
-        .select({ id: versions.id, version: versions.version })
-        .from(versions)
-        .where(and(sameOwner(versions, owner), eq(versions.sortKey, parsed.sortKey)));
+      const existing = await store.findByPrecedence(db, { owner, sortKey: parsed.sortKey });
       throw new ConflictError(
         `Version ${parsed.version} already exists for ${describeOwner(owner)}` +
           (existing ? ` as ${existing.version} (id ${existing.id})` : '') +
@@ -138,69 +156,45 @@ export class VersionManagementService extends Service {
     return created;
   }
 
-  async getVersion(id: string): Promise<VersionRecord | null> {
-    if (!isUuid(id)) return null;
-    const { db } = await this.runtime();
-    const [row] = await db.select().from(versions).where(eq(versions.id, id));
-    return row ?? null;
+  /** The version with this id; null for an unknown id or one that is not a uuid. */
+  async getVersion({ id }: { id: string }): Promise<VersionRecord | null> {
+    return (await this.getVersionsByIds({ ids: [id] }))[0] ?? null;
   }
 
   /** Batch lookup for DataLoaders: one statement for many ids, results in the ids' order. */
-  async getVersionsByIds(ids: readonly string[]): Promise<(VersionRecord | null)[]> {
-    const valid = ids.filter(isUuid);
+  async getVersionsByIds({ ids }: { ids: readonly string[] }): Promise<(VersionRecord | null)[]> {
     const { db } = await this.runtime();
-    const rows = valid.length === 0 ? [] : await db.select().from(versions).where(inArray(versions.id, valid));
+    const rows = await store.selectByIds(db, { ids: ids.filter(isUuid) });
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id) ?? null);
   }
 
   /** A page of versions, highest precedence first. */
   async listVersions(filter: VersionFilter = {}): Promise<Page<VersionRecord>> {
-    const owner = parseOwner(filter.extensionId, filter.productId, false);
+    const scope = {
+      owner: parseOwner(filter.extensionId, filter.productId, false),
+      includePrerelease: filter.includePrerelease === true,
+      includeDeprecated: filter.includeDeprecated !== false,
+    };
     const limit = pageSize(filter.first);
-    const where = and(
-      ownerFilter(versions, owner),
-      filter.includePrerelease ? undefined : eq(versions.isStable, true),
-      filter.includeDeprecated === false ? eq(versions.isDeprecated, false) : undefined,
-    );
-    let keyset: SQL | undefined;
+    let after: { sortKey: string; id: string } | null = null;
     if (filter.after) {
       const [sortKey, id] = decodeCursor(filter.after, 2) as [string, string];
-      keyset = sql`(${versions.sortKey}, ${versions.id}) < (${sortKey} COLLATE "C", ${id}::uuid)`;
+      after = { sortKey, id };
     }
     const { db } = await this.runtime();
-    const [rows, [total]] = await Promise.all([
-      db.select().from(versions).where(and(where, keyset)).orderBy(...HIGHEST_FIRST).limit(limit + 1),
-      db.select({ value: count() }).from(versions).where(where),
-    ]);
-    return toPage(rows, limit, total?.value ?? 0, (row) => [row.sortKey, row.id]);
-  }
-
-  /** The seed's shape: every matching version, highest first (capped at 200; use listVersions to page). */
-  async getVersions(extensionId?: string | null, productId?: string | null, includePrerelease = false): Promise<VersionRecord[]> {
-    return (await this.listVersions({ extensionId, productId, includePrerelease, first: 200 })).nodes;
+    const { rows, totalCount } = await store.selectPage(db, { scope, limit, after });
+    return toPage(rows, limit, totalCount, (row) => [row.sortKey, row.id]);
   }
 
   /** The highest non-deprecated version of an owner (stable only unless includePrerelease). */
-  async getLatestVersion(extensionId?: string | null, productId?: string | null, includePrerelease = false): Promise<VersionRecord | null> {
-    const owner = parseOwner(extensionId, productId);
+  async getLatestVersion({ extensionId, productId, includePrerelease }: OwnerVersionsArgs): Promise<VersionRecord | null> {
+    const scope = { owner: parseOwner(extensionId, productId), includePrerelease: includePrerelease === true, includeDeprecated: false };
     const { db } = await this.runtime();
-    const [row] = await db
-      .select()
-      .from(versions)
-      .where(
-        and(
-          ownerFilter(versions, owner),
-          eq(versions.isDeprecated, false),
-          includePrerelease ? undefined : eq(versions.isStable, true),
-        ),
-      )
-      .orderBy(...HIGHEST_FIRST)
-      .limit(1);
-    return row ?? null;
+    return store.selectHighest(db, { scope });
   }
 
-  compareVersions(version1: string, version2: string): VersionComparisonResult {
+  compareVersions({ version1, version2 }: { version1: string; version2: string }): VersionComparisonResult {
     return compareVersions(version1, version2);
   }
 
@@ -208,20 +202,16 @@ export class VersionManagementService extends Service {
    * Marks a version deprecated: it is never offered as an update again and `latestVersion`
    * skips it. NOT_FOUND for an unknown id, CONFLICT when it is already deprecated.
    */
-  async deprecateVersion(id: string, reason: string, deprecatedBy?: string | null): Promise<VersionRecord> {
+  async deprecateVersion({ id, reason, deprecatedBy }: DeprecateVersionArgs): Promise<VersionRecord> {
     const why = typeof reason === 'string' ? reason.trim() : '';
     if (why.length === 0 || why.length > LIMITS.reason) {
       throw new BadInputError(`reason must be 1–${LIMITS.reason} characters: say why clients must not get this version`, { field: 'reason' });
     }
     if (!isUuid(id)) throw new NotFoundError('Version', id);
     const { db, events } = await this.runtime();
-    const [updated] = await db
-      .update(versions)
-      .set({ isDeprecated: true, deprecationReason: why, deprecatedAt: new Date(), deprecatedBy: deprecatedBy ?? null })
-      .where(and(eq(versions.id, id), eq(versions.isDeprecated, false)))
-      .returning();
+    const updated = await store.markDeprecated(db, { id, reason: why, deprecatedBy: deprecatedBy ?? null, at: new Date() });
     if (!updated) {
-      const existing = await this.getVersion(id);
+      const existing = await this.getVersion({ id });
       if (!existing) throw new NotFoundError('Version', id);
       throw new ConflictError(`Version ${existing.version} (id ${id}) is already deprecated since ${existing.deprecatedAt?.toISOString()}`);
     }
@@ -233,13 +223,7 @@ export class VersionManagementService extends Service {
    * Keep-a-Changelog markdown for the versions above `fromVersion` (exclusive) up to
    * `toVersion` (inclusive), highest first. Breaking changes are called out per release.
    */
-  async generateChangelog(
-    extensionId?: string | null,
-    productId?: string | null,
-    fromVersion?: string | null,
-    toVersion?: string | null,
-    includePrerelease = false,
-  ): Promise<string> {
+  async generateChangelog({ extensionId, productId, fromVersion, toVersion, includePrerelease }: ChangelogRangeArgs): Promise<string> {
     const owner = parseOwner(extensionId, productId);
     const from = fromVersion ? parseVersion(fromVersion, 'fromVersion') : null;
     const to = toVersion ? parseVersion(toVersion, 'toVersion') : null;
@@ -247,18 +231,11 @@ export class VersionManagementService extends Service {
       throw new BadInputError(`fromVersion ${from.version} must be lower than toVersion ${to.version}`, { field: 'fromVersion' });
     }
     const { db } = await this.runtime();
-    const rows = await db
-      .select()
-      .from(versions)
-      .where(
-        and(
-          ownerFilter(versions, owner),
-          from ? gt(versions.sortKey, from.sortKey) : undefined,
-          to ? lte(versions.sortKey, to.sortKey) : undefined,
-          includePrerelease ? undefined : eq(versions.isStable, true),
-        ),
-      )
-      .orderBy(...HIGHEST_FIRST);
+    const rows = await store.selectRange(db, {
+      scope: { owner, includePrerelease: includePrerelease === true, includeDeprecated: true },
+      fromSortKey: from?.sortKey ?? null,
+      toSortKey: to?.sortKey ?? null,
+    });
     return renderChangelog(owner, rows);
   }
 }
@@ -294,6 +271,3 @@ export function renderChangelog(owner: Owner, rows: VersionRecord[]): string {
   }
   return `${lines.join('\n')}\n`;
 }
-
-/** Ready instance with the seed's call shapes, over the shared runtime. */
-export const versionManagementService = new VersionManagementService();
