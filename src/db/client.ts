@@ -16,6 +16,9 @@ import * as schema from './schema.js';
 /** Drizzle over either backend; services see only this. */
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 
+/** The Drizzle database or a transaction of it: anything a write can run on. */
+export type DbExecutor = Database | Parameters<Parameters<Database['transaction']>[0]>[0];
+
 /** Receives the payload string of one notification on a channel. */
 export type NotificationHandler = (payload: string) => void;
 

@@ -8,12 +8,14 @@ import {
   index,
   integer,
   jsonb,
+  numeric,
   pgEnum,
   pgTable,
   primaryKey,
   text,
   timestamp,
   unique,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 
@@ -189,6 +191,12 @@ export const cdnDownloadStats = pgTable(
   (t) => [primaryKey({ columns: [t.fileId, t.day, t.region] })],
 );
 
+/**
+ * An artifact that takes a client to `to_version`: a full package (applies from any lower
+ * version) or a delta (applies only on `from_version_id`, its base). Versions are immutable, so
+ * `to_sort_key` is a copy of the target's `versions.sort_key`: lists and the update check order
+ * packages by SemVer precedence through an index, never by text.
+ */
 export const updatePackages = pgTable(
   'update_packages',
   {
@@ -196,6 +204,10 @@ export const updatePackages = pgTable(
     fromVersion: text('from_version').notNull(),
     toVersion: text('to_version').notNull(),
     toVersionId: uuid('to_version_id').references(() => versions.id),
+    /** The delta's base version (null for a full package). */
+    fromVersionId: uuid('from_version_id').references(() => versions.id),
+    /** The target's `versions.sort_key` (SemVer precedence as bytes). */
+    toSortKey: byteOrderedText('to_sort_key'),
     extensionId: text('extension_id'),
     productId: text('product_id'),
     cdnFileId: uuid('cdn_file_id').references(() => cdnFiles.id),
@@ -204,15 +216,130 @@ export const updatePackages = pgTable(
     checksum: text('checksum').notNull(),
     isDelta: boolean('is_delta').notNull().default(false),
     deltaFromVersion: text('delta_from_version'),
+    /** How a delta is applied (e.g. `zstd-patch`); null for full packages. */
+    deltaFormat: text('delta_format'),
+    /** sha256 of the file a client holds after applying the delta (for full packages: the package's own checksum). */
+    targetChecksum: text('target_checksum'),
     releaseNotes: text('release_notes'),
     createdAt: createdAt('created_at'),
     createdBy: uuid('created_by'),
+    /** When a distribution of this package first went live. */
     distributedAt: at('distributed_at'),
   },
   (t) => [
-    index('update_packages_extension_idx').on(t.extensionId, t.toVersion),
-    index('update_packages_product_idx').on(t.productId, t.toVersion),
+    // One full package per target version, one delta per (target, base): duplicates are CONFLICT.
+    uniqueIndex('update_packages_full_unique').on(t.toVersionId).where(sql`not ${t.isDelta}`),
+    uniqueIndex('update_packages_delta_unique').on(t.toVersionId, t.fromVersionId).where(sql`${t.isDelta}`),
+    index('update_packages_extension_order_idx').on(t.extensionId, t.toSortKey),
+    index('update_packages_product_order_idx').on(t.productId, t.toSortKey),
+    index('update_packages_to_version_idx').on(t.toVersionId),
+    index('update_packages_cdn_file_idx').on(t.cdnFileId),
+    check('update_packages_delta_base', sql`${t.isDelta} = (${t.fromVersionId} IS NOT NULL)`),
   ],
+);
+
+/** How a distribution goes live: at once, to a share of clients (optionally ramped), or at a set time. */
+export const distributionStrategy = pgEnum('distribution_strategy', ['IMMEDIATE', 'GRADUAL', 'SCHEDULED']);
+
+/**
+ * PENDING: scheduled, not live yet. ACTIVE: live at `percentage` (< 100 %, or ramping).
+ * PAUSED: not offered, ramp stopped. COMPLETED: live at 100 %. HALTED: stopped by a rollback,
+ * never offered again. CANCELLED: withdrawn by an admin. "Live" for the update check is ACTIVE
+ * or COMPLETED.
+ */
+export const distributionStatus = pgEnum('distribution_status', ['PENDING', 'ACTIVE', 'PAUSED', 'COMPLETED', 'HALTED', 'CANCELLED']);
+
+/** One step of a ramp: go to `percentage`, then hold `holdSeconds` before the next step. */
+export type RampStepRecord = { percentage: number; holdSeconds: number };
+
+export const distributions = pgTable(
+  'distributions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    packageId: uuid('package_id')
+      .notNull()
+      .references(() => updatePackages.id),
+    /** Copied from the package: release state loads per owner. */
+    extensionId: text('extension_id'),
+    productId: text('product_id'),
+    strategy: distributionStrategy('strategy').notNull(),
+    status: distributionStatus('status').notNull(),
+    /** Share of clients offered the package, 0–100 with 2 decimals (10,000 buckets). */
+    percentage: numeric('percentage', { precision: 5, scale: 2, mode: 'number' }).notNull(),
+    /** Random per distribution: different clients go first in each rollout. */
+    salt: text('salt').notNull(),
+    mandatory: boolean('mandatory').notNull().default(false),
+    /** Offers its target to clients on a higher, non-live version (rollbacks). */
+    isRollback: boolean('is_rollback').notNull().default(false),
+    /** The ramp, when there is one; `current_step` is the index of the step applied last. */
+    steps: jsonb('steps').$type<RampStepRecord[]>(),
+    currentStep: integer('current_step').notNull().default(0),
+    /** When the server applies the next ramp step (null: no step pending). */
+    nextStepAt: at('next_step_at'),
+    /**
+     * Bumped by every resume and every manual percentage change: a ramp or go-live job carries
+     * the generation it was enqueued for and does nothing once it has moved on.
+     */
+    generation: integer('generation').notNull().default(0),
+    scheduledAt: at('scheduled_at'),
+    startedAt: at('started_at'),
+    completedAt: at('completed_at'),
+    pausedAt: at('paused_at'),
+    /** Why a rollback halted it, or an admin cancelled it. */
+    statusReason: text('status_reason'),
+    createdBy: uuid('created_by'),
+    createdAt: createdAt('created_at'),
+    updatedAt: createdAt('updated_at'),
+  },
+  (t) => [
+    uniqueIndex('distributions_one_live_per_package')
+      .on(t.packageId)
+      .where(sql`${t.status} in ('PENDING', 'ACTIVE', 'PAUSED', 'COMPLETED')`),
+    index('distributions_extension_idx').on(t.extensionId, t.status),
+    index('distributions_product_idx').on(t.productId, t.status),
+    index('distributions_created_idx').on(t.createdAt, t.id),
+    check('distributions_percentage_range', sql`${t.percentage} >= 0 and ${t.percentage} <= 100`),
+  ],
+);
+
+/** What a client reports about an update it was offered. */
+export const updateReportStatus = pgEnum('update_report_status', ['DOWNLOADED', 'INSTALLED', 'FAILED', 'ROLLED_BACK']);
+
+/**
+ * Per distribution and UTC day: offers made (by the update check) and client reports. Written in
+ * batches by the report counter, never once per report. Totals are sums over days.
+ */
+export const distributionDailyStats = pgTable(
+  'distribution_daily_stats',
+  {
+    distributionId: uuid('distribution_id')
+      .notNull()
+      .references(() => distributions.id, { onDelete: 'cascade' }),
+    day: date('day', { mode: 'string' }).notNull(),
+    offered: bytes('offered').notNull().default(0),
+    downloaded: bytes('downloaded').notNull().default(0),
+    installed: bytes('installed').notNull().default(0),
+    failed: bytes('failed').notNull().default(0),
+    rolledBack: bytes('rolled_back').notNull().default(0),
+    updatedAt: createdAt('updated_at'),
+  },
+  (t) => [primaryKey({ columns: [t.distributionId, t.day] })],
+);
+
+/** Client reports per target version and UTC day (adoption over time). Written in batches. */
+export const versionAdoptionDaily = pgTable(
+  'version_adoption_daily',
+  {
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => versions.id, { onDelete: 'cascade' }),
+    day: date('day', { mode: 'string' }).notNull(),
+    downloaded: bytes('downloaded').notNull().default(0),
+    installed: bytes('installed').notNull().default(0),
+    failed: bytes('failed').notNull().default(0),
+    rolledBack: bytes('rolled_back').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.versionId, t.day] })],
 );
 
 export const rollbackStrategy = pgEnum('rollback_strategy', ['IMMEDIATE', 'GRADUAL', 'SCHEDULED']);

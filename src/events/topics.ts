@@ -1,0 +1,27 @@
+import type { VersionPublishedEvent } from '../services/versions/service.js';
+
+/**
+ * The one module that declares event topics: topic → payload type. Publishers and listeners
+ * name topics through `Topic`, never as bare strings.
+ */
+export interface TopicPayloads {
+  /** A version was created or deprecated. */
+  VERSION_PUBLISHED: VersionPublishedEvent;
+  /**
+   * Something that can change an update-check answer changed: a package was created, or a
+   * distribution was created, went live, stepped, changed percentage, was paused, resumed,
+   * halted, cancelled or completed. Published inside the writing transaction. Ids are null when
+   * the change is not tied to one owner or distribution.
+   */
+  RELEASE_CHANGED: ReleaseChangedEvent;
+}
+
+export type Topic = keyof TopicPayloads;
+
+export interface ReleaseChangedEvent {
+  extensionId: string | null;
+  productId: string | null;
+  distributionId: string | null;
+  /** What happened, e.g. `package-created`, `distribution-step`, `distribution-paused`. */
+  reason: string;
+}
