@@ -25,8 +25,12 @@ export type NotificationHandler = (payload: string) => void;
 export interface DatabaseHandle {
   db: Database;
   kind: 'pglite' | 'postgres';
-  /** LISTEN on a channel; resolves once listening. The returned function stops listening. */
-  listen(channel: string, onNotify: NotificationHandler): Promise<() => Promise<void>>;
+  /**
+   * LISTEN on a channel; resolves once listening. The returned function stops listening.
+   * `onRelisten` runs each time LISTEN is re-established after its connection dropped
+   * (notifications sent meanwhile are lost); PGlite listens in-process and never drops.
+   */
+  listen(channel: string, onNotify: NotificationHandler, onRelisten?: () => void): Promise<() => Promise<void>>;
   /** NOTIFY outside any transaction (delivered at once). */
   notify(channel: string, payload: string): Promise<void>;
   /** Applies pending drizzle-kit migrations; safe when several instances start at once. */
@@ -67,8 +71,15 @@ async function openPostgres(url: string, logger: QueryLogger): Promise<DatabaseH
   return {
     db,
     kind: 'postgres',
-    async listen(channel, onNotify) {
-      const subscription = await client.listen(channel, onNotify);
+    async listen(channel, onNotify, onRelisten) {
+      // postgres.js keeps LISTEN on a connection of its own and, when that connection closes,
+      // reconnects and listens again by itself, calling `onlisten` each time: every call after
+      // the first is a reconnect.
+      let listens = 0;
+      const subscription = await client.listen(channel, onNotify, () => {
+        listens += 1;
+        if (listens > 1) onRelisten?.();
+      });
       return () => subscription.unlisten();
     },
     async notify(channel, payload) {

@@ -2,7 +2,10 @@ import type { VersionPublishedEvent } from '../services/versions/service.js';
 
 /**
  * The one module that declares event topics: topic → payload type. Publishers and listeners
- * name topics through `Topic`, never as bare strings.
+ * name topics through `Topic`, never as bare strings. A payload travels as JSON through
+ * PostgreSQL NOTIFY (Dates survive; see eventBus.ts), so keep payloads plain data. Publish with
+ * `events.publish(topic, payload, { tx })` inside the transaction that makes the change; listen
+ * with `events.on` (services) or `events.stream` (GraphQL subscriptions). See docs/events.md.
  */
 export interface TopicPayloads {
   /** A version was created or deprecated. */

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 
-import { createPubSub } from '@graphql-yoga/subscription';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { buildSchema, type PubSub } from 'type-graphql';
 
 import type { EventBus } from '../events/eventBus.js';
+import type { Topic } from '../events/topics.js';
 import { permissions } from './permissions.js';
 import { CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver } from './resolvers/cdnResolver.js';
 import { VersionResolver } from './resolvers/versionResolver.js';
@@ -14,12 +14,26 @@ import { scalarsMap } from './scalars.js';
 export const resolvers = [VersionResolver, CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver] as const;
 
 /**
- * Builds the executable schema. With an EventBus, subscriptions hear events from every
- * instance; without one (SDL emission) an in-memory pubsub stands in.
+ * type-graphql's PubSub over the EventBus, for subscriptions declared with `topics:` instead of
+ * a service's `subscribe:` stream: one per-topic listener set (no EventTarget, so no listener
+ * per subscription), events from every instance. Prefer `subscribe:` + `events.stream`, whose
+ * subscribers share one execution per event. Without a bus (SDL emission) nothing is delivered.
  */
+function eventBusPubSub(events?: EventBus): PubSub {
+  return {
+    publish(topic, payload) {
+      void events?.publish(topic as Topic, payload as never);
+    },
+    subscribe(topic) {
+      if (!events) return { [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<unknown>>(() => {}) }) };
+      return events.stream(topic as Topic, { select: (payload) => payload });
+    },
+  };
+}
+
+/** Builds the executable schema; with an EventBus, subscriptions hear events from every instance. */
 export async function buildGraphQLSchema(events?: EventBus): Promise<GraphQLSchema> {
-  const pubSub = (events ? createPubSub({ eventTarget: events.eventTarget as never }) : createPubSub()) as PubSub;
-  return buildSchema({ resolvers, scalarsMap, pubSub, validate: false, emitSchemaFile: false });
+  return buildSchema({ resolvers, scalarsMap, pubSub: eventBusPubSub(events), validate: false, emitSchemaFile: false });
 }
 
 /** The schema with graphql-shield applied (deny by default). */

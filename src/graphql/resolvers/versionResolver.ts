@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 
-import { VERSION_PUBLISHED, type VersionPublishedEvent, type VersionRecord } from '../../services/versions/service.js';
+import type { VersionPublishedEvent, VersionRecord } from '../../services/versions/service.js';
 import type { GraphQLContext } from '../context.js';
 import { connection } from '../types/common.js';
 import {
@@ -15,13 +15,7 @@ import {
   VersionsArgs,
 } from '../types/version.js';
 
-/** Does this event concern the subscriber's owner filter? (Unset ids match everything.) */
-function concernsOwner(event: VersionPublishedEvent, args: OwnerArgs): boolean {
-  return (
-    (!args.extensionId || event.version.extensionId === args.extensionId) &&
-    (!args.productId || event.version.productId === args.productId)
-  );
-}
+type SubscribeData = { args: OwnerArgs; context: GraphQLContext };
 
 @Resolver(() => Version)
 export class VersionResolver {
@@ -65,9 +59,12 @@ export class VersionResolver {
     return ctx.services.versions.deprecateVersion({ id, reason, deprecatedBy: ctx.caller?.id });
   }
 
+  // Live fields take their events from a service's EventStream (`subscribe`), and resolve
+  // from the value the stream selected (`@Root`) — never from their arguments, which only
+  // choose the events: that lets the server execute once for every subscriber sharing a
+  // selection (see docs/events.md).
   @Subscription(() => Version, {
-    topics: VERSION_PUBLISHED,
-    filter: ({ payload, args }: { payload: VersionPublishedEvent; args: OwnerArgs }) => concernsOwner(payload, args),
+    subscribe: ({ args, context }: SubscribeData) => context.services.versions.publishedEvents(args),
     description: 'Each version created or deprecated for this owner (both ids optional: unset matches all).',
   })
   versionPublished(@Root() event: VersionPublishedEvent, @Args(() => OwnerArgs) _owner: OwnerArgs): VersionRecord {
@@ -75,8 +72,7 @@ export class VersionResolver {
   }
 
   @Subscription(() => VersionEvent, {
-    topics: VERSION_PUBLISHED,
-    filter: ({ payload, args }: { payload: VersionPublishedEvent; args: OwnerArgs }) => concernsOwner(payload, args),
+    subscribe: ({ args, context }: SubscribeData) => context.services.versions.publishedEvents(args),
     description: 'Like versionPublished, with what happened (CREATED or DEPRECATED).',
   })
   versionEvents(@Root() event: VersionPublishedEvent, @Args(() => OwnerArgs) _owner: OwnerArgs): VersionPublishedEvent {

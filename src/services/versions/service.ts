@@ -4,6 +4,7 @@ import { isUuid } from '../ids.js';
 import { parseMetadata } from '../metadata.js';
 import { describeOwner, parseOwner, type Owner } from '../owner.js';
 import { decodeCursor, pageSize, toPage, type Page, type PageRequest } from '../pagination.js';
+import type { EventStream } from '../../events/stream.js';
 import { Service, type RuntimeSource } from '../runtime.js';
 import { compareVersions, parseVersion, type VersionComparisonResult } from './semverOrder.js';
 import * as store from './store.js';
@@ -121,7 +122,7 @@ export class VersionManagementService extends Service {
   /**
    * Creates a version for an extension and/or product. Throws BAD_USER_INPUT for a version that
    * is not strict SemVer or bad fields, CONFLICT when the owner already has a version of the
-   * same precedence. Publishes VERSION_PUBLISHED once committed.
+   * same precedence. VERSION_PUBLISHED is sent with the commit (never for a rollback).
    */
   async createVersion({ version, extensionId, productId, changelog, releaseNotes, metadata, releasedBy }: CreateVersionArgs): Promise<VersionRecord> {
     const parsed = parseVersion(version);
@@ -141,7 +142,12 @@ export class VersionManagementService extends Service {
     const { db, events } = await this.runtime();
     let created: VersionRecord;
     try {
-      created = await store.insertVersion(db, { values });
+      // The event is queued in the same transaction: sent iff the version commits.
+      created = await db.transaction(async (tx) => {
+        const row = await store.insertVersion(tx, { values });
+        await events.publish(VERSION_PUBLISHED, { action: 'CREATED', version: row }, { tx });
+        return row;
+      });
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       const existing = await store.findByPrecedence(db, { owner, sortKey: parsed.sortKey });
@@ -152,7 +158,6 @@ export class VersionManagementService extends Service {
         { existingId: existing?.id },
       );
     }
-    await events.publish(VERSION_PUBLISHED, { action: 'CREATED', version: created } satisfies VersionPublishedEvent);
     return created;
   }
 
@@ -209,14 +214,31 @@ export class VersionManagementService extends Service {
     }
     if (!isUuid(id)) throw new NotFoundError('Version', id);
     const { db, events } = await this.runtime();
-    const updated = await store.markDeprecated(db, { id, reason: why, deprecatedBy: deprecatedBy ?? null, at: new Date() });
+    const updated = await db.transaction(async (tx) => {
+      const row = await store.markDeprecated(tx, { id, reason: why, deprecatedBy: deprecatedBy ?? null, at: new Date() });
+      if (row) await events.publish(VERSION_PUBLISHED, { action: 'DEPRECATED', version: row }, { tx });
+      return row;
+    });
     if (!updated) {
       const existing = await this.getVersion({ id });
       if (!existing) throw new NotFoundError('Version', id);
       throw new ConflictError(`Version ${existing.version} (id ${id}) is already deprecated since ${existing.deprecatedAt?.toISOString()}`);
     }
-    await events.publish(VERSION_PUBLISHED, { action: 'DEPRECATED', version: updated } satisfies VersionPublishedEvent);
     return updated;
+  }
+
+  /**
+   * The live feed of versionPublished/versionEvents: each VERSION_PUBLISHED event of this owner
+   * (unset ids match every owner). Every matching subscriber gets the event object itself, so
+   * the server executes and serialises once per event for all of them.
+   */
+  async publishedEvents(filter: { extensionId?: string | null; productId?: string | null }): Promise<EventStream<typeof VERSION_PUBLISHED, VersionPublishedEvent>> {
+    const { events } = await this.runtime();
+    const { extensionId, productId } = filter;
+    return events.stream(VERSION_PUBLISHED, {
+      select: (event) =>
+        (!extensionId || event.version.extensionId === extensionId) && (!productId || event.version.productId === productId) ? event : undefined,
+    });
   }
 
   /**
