@@ -24,6 +24,16 @@ export interface Config {
   jwtJwksUrl: string | undefined;
   jwtIssuer: string | undefined;
   jwtAudience: string | undefined;
+  /**
+   * Longest lifetime a token may have, in seconds (JWT_MAX_TTL, default 30 days). Tokens without
+   * `exp`, or whose `exp − iat` or `exp − now` exceeds it, are refused. `JWT_MAX_TTL=unlimited`:
+   * no bound, and tokens without `exp` are accepted (only for identity providers you trust to expire them).
+   */
+  jwtMaxTtlSeconds: number | undefined;
+  /** A request body that sends no byte for this long is cut: 408 and the connection closed (BODY_IDLE_TIMEOUT, default 30 s). */
+  bodyIdleTimeoutMs: number;
+  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics is public (its content is bounded). */
+  metricsToken: string | undefined;
   cdnProvider: CdnProviderName;
   /** Public base URL of stored artifacts (default `http://localhost:<port>/cdn`). */
   cdnBaseUrl: string | undefined;
@@ -92,11 +102,11 @@ export function parseByteSize(text: string): number | undefined {
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
 
-const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses `500`, `500ms`, `5s`, `2m`, `1h` into milliseconds; undefined when the text is not a duration. */
+/** Parses `500`, `500ms`, `5s`, `2m`, `1h`, `30d` into milliseconds; undefined when the text is not a duration. */
 export function parseDuration(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(text);
   if (!match) return undefined;
   const ms = Math.round(Number(match[1]) * DURATION_UNITS[(match[2] ?? '').toLowerCase()]!);
   return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
@@ -205,12 +215,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const pathStyleText = text('S3_FORCE_PATH_STYLE');
   if (pathStyleText !== undefined && !['true', 'false'].includes(pathStyleText)) bad('S3_FORCE_PATH_STYLE', pathStyleText, 'expected true or false');
 
-  const duration = (name: string, fallback: number, min: number) => {
+  // Timer durations stay below setTimeout's limit (2^31-1 ms, ~24.8 days): past it Node fires at once.
+  const duration = (name: string, fallback: number, min: number, max = 2_147_483_647) => {
     const value = text(name);
     if (value === undefined) return fallback;
     const parsed = parseDuration(value);
-    if (parsed === undefined || parsed < min) {
-      bad(name, value, `expected a duration of at least ${min} ms such as 500ms, 5s or 1m`);
+    if (parsed === undefined || parsed < min || parsed > max) {
+      bad(name, value, `expected a duration from ${min} ms to ${max} ms such as 500ms, 5s or 1m`);
       return fallback;
     }
     return parsed;
@@ -220,6 +231,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retryBaseMs: duration('CDN_RETRY_BASE_DELAY', 5_000, 10),
     sweepIntervalMs: duration('CDN_SWEEP_INTERVAL', 60_000, 50),
   };
+
+  let jwtMaxTtlSeconds: number | undefined = 30 * 86_400;
+  const maxTtlText = text('JWT_MAX_TTL');
+  if (maxTtlText !== undefined) {
+    const parsed = parseDuration(maxTtlText);
+    if (maxTtlText.toLowerCase() === 'unlimited') jwtMaxTtlSeconds = undefined;
+    else if (parsed === undefined || parsed < 60_000) bad('JWT_MAX_TTL', maxTtlText, 'expected a lifetime of at least 1m such as 12h or 30d, or "unlimited"');
+    else jwtMaxTtlSeconds = Math.floor(parsed / 1000);
+  }
+  const bodyIdleTimeoutMs = duration('BODY_IDLE_TIMEOUT', 30_000, 100, 3_600_000);
+  const metricsToken = text('METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    problems.push('METRICS_TOKEN is too short: use at least 16 characters (e.g. `openssl rand -hex 16`), or unset it to keep /metrics public');
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -233,6 +258,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtJwksUrl,
     jwtIssuer: text('JWT_ISSUER'),
     jwtAudience: text('JWT_AUDIENCE'),
+    jwtMaxTtlSeconds,
+    bodyIdleTimeoutMs,
+    metricsToken,
     cdnProvider: providerText as CdnProviderName,
     cdnBaseUrl,
     cdnApiKey: text('CDN_API_KEY'),

@@ -1,11 +1,14 @@
 import { parseArgs } from 'node:util';
 
 import { ConfigError, loadConfig } from '../config.js';
-import { localJwtSecret, mintToken, type Role } from './tokens.js';
+import * as jose from 'jose';
+
+import { describeSeconds, localJwtSecret, mintToken, type Role } from './tokens.js';
 
 /**
  * `npm run token -- --role admin [--sub <uuid>] [--expires 12h]`: prints a bearer token
- * signed with JWT_SECRET (or the local secret the server generated under DATA_DIR).
+ * signed with JWT_SECRET (or the local secret the server generated under DATA_DIR), refusing a
+ * lifetime the server would refuse (JWT_MAX_TTL, 30 days by default).
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -23,7 +26,13 @@ async function main(): Promise<void> {
     throw new Error('JWT_JWKS_URL is set: tokens come from your identity provider, not from this command');
   }
   const secret = config.jwtSecret ?? localJwtSecret(config.dataDir);
-  process.stdout.write(`${await mintToken({ secret, role: values.role as Role, sub: values.sub, expiresIn: values.expires })}\n`);
+  const token = await mintToken({ secret, role: values.role as Role, sub: values.sub, expiresIn: values.expires });
+  // Refuse here what the server would refuse: a token that outlives JWT_MAX_TTL.
+  const { exp, iat } = jose.decodeJwt(token);
+  if (config.jwtMaxTtlSeconds !== undefined && exp! - iat! > config.jwtMaxTtlSeconds) {
+    throw new Error(`--expires ${values.expires} is longer than the ${describeSeconds(config.jwtMaxTtlSeconds)} the server accepts (JWT_MAX_TTL)`);
+  }
+  process.stdout.write(`${token}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -26,7 +26,15 @@ export interface TokenVerifierOptions {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /**
+   * Longest accepted lifetime in seconds (JWT_MAX_TTL): tokens without `exp`, or whose `exp − iat`
+   * or `exp − now` is longer, are refused. Undefined: no bound and `exp` optional.
+   */
+  maxTtlSeconds?: number;
 }
+
+/** Clock skew tolerated between the minting machine and this one when bounding a lifetime. */
+const CLOCK_SKEW_SECONDS = 60;
 
 /**
  * Verifies bearer tokens: signature (HS256 secret or JWKS), `exp`/`nbf`, and the contract's
@@ -77,8 +85,59 @@ export class TokenVerifier {
     if (role !== 'admin' && role !== 'user') {
       throw new UnauthenticatedError('Invalid bearer token: claim "role" must be "admin" or "user"');
     }
+    this.checkLifetime(payload);
     return { id: payload.sub.toLowerCase(), role, expiresAt: payload.exp };
   }
+
+  /**
+   * A token that never expires cannot be revoked short of rotating the secret, so `exp` is
+   * required and its lifetime bounded (JWT_MAX_TTL), measured from `iat` and from now: a token
+   * minted long ago with a far `exp` is as dangerous as one minted today.
+   */
+  private checkLifetime(payload: jose.JWTPayload): void {
+    const max = this.options.maxTtlSeconds;
+    if (max === undefined) return;
+    if (typeof payload.exp !== 'number') {
+      throw new UnauthenticatedError(`Invalid bearer token: claim "exp" is required (tokens live at most ${describeSeconds(max)}, JWT_MAX_TTL)`);
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const fromIssue = typeof payload.iat === 'number' ? payload.exp - payload.iat : 0;
+    if (fromIssue > max || payload.exp - now > max + CLOCK_SKEW_SECONDS) {
+      throw new UnauthenticatedError(`Invalid bearer token: it lives longer than the ${describeSeconds(max)} allowed (JWT_MAX_TTL)`);
+    }
+  }
+}
+
+/** `2592000` → `30 days`, `43200` → `12 hours`, for messages. */
+export function describeSeconds(seconds: number): string {
+  const units: [number, string][] = [[86_400, 'day'], [3_600, 'hour'], [60, 'minute'], [1, 'second']];
+  for (const [size, name] of units) {
+    if (seconds % size === 0 && seconds >= size) return `${seconds / size} ${name}${seconds === size ? '' : 's'}`;
+  }
+  return `${seconds} seconds`;
+}
+
+/** setTimeout fires at once past 2^31-1 ms (~24.8 days): longer waits are re-armed in steps of at most this. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Calls `onExpired` once `expiresAt` (seconds since the epoch) has passed, however far away it
+ * is, re-arming in bounded steps. The timers are unref'd. Returns a function that cancels it.
+ */
+export function onTokenExpiry(expiresAt: number, onExpired: () => void, maxStepMs = MAX_TIMER_MS): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const remaining = expiresAt * 1000 - Date.now();
+    if (remaining <= 0) {
+      timer = undefined;
+      onExpired();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(remaining, maxStepMs));
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 export interface MintOptions {

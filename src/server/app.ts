@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -44,6 +45,14 @@ export interface App {
 
 export const GRAPHQL_PATH = '/graphql';
 
+/** Constant-time comparison of `Authorization: Bearer <token>` with the expected token. */
+function bearerMatches(header: string | undefined, expected: string): boolean {
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? '';
+  const a = crypto.createHash('sha256').update(given).digest();
+  const b = crypto.createHash('sha256').update(expected).digest();
+  return crypto.timingSafeEqual(a, b);
+}
+
 /**
  * Starts one server instance: database (migrated), event bus, services, GraphQL over HTTP
  * and WebSocket on one port, /healthz and /metrics.
@@ -51,15 +60,16 @@ export const GRAPHQL_PATH = '/graphql';
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
   const runtime = await createRuntime(config, log);
   const services = createServices(runtime);
-  const metrics = new Metrics();
   const jwtSecret = config.jwtJwksUrl ? config.jwtSecret : (config.jwtSecret ?? localJwtSecret(config.dataDir));
   const verifier = new TokenVerifier({
     secret: jwtSecret,
     jwksUrl: config.jwtJwksUrl,
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
+    maxTtlSeconds: config.jwtMaxTtlSeconds,
   });
   const schema = guardSchema(await buildGraphQLSchema(runtime.events));
+  const metrics = new Metrics(schema);
   const makeContext = (caller: Parameters<typeof createContext>[1], requestId: string) =>
     createContext(services, caller, requestId, log);
 
@@ -112,7 +122,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       name: 'metrics',
       method: 'GET',
       match: (pathname) => pathname === '/metrics',
-      async handle(_req, res) {
+      async handle(req, res) {
+        if (config.metricsToken !== undefined && !bearerMatches(req.headers.authorization, config.metricsToken)) {
+          return sendJson(res, 401, { error: 'GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>"' }, { 'www-authenticate': 'Bearer realm="metrics"' });
+        }
         const body = await metrics.registry.metrics();
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(body);

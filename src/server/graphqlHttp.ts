@@ -45,9 +45,9 @@ function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContex
             }
           }
         },
-        async willSendResponse({ response, operationName, operation }) {
+        async willSendResponse({ response, operation }) {
           const type = operation?.operation ?? 'unknown';
-          const label = Metrics.operationLabel(operationName);
+          const label = metrics.operationLabel(operation);
           metrics.operations.inc({ operation: label, type, transport: 'http' });
           metrics.latency.observe({ operation: label, type }, Number(process.hrtime.bigint() - started) / 1e9);
           if (response.body.kind !== 'single') return;

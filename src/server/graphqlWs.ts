@@ -19,7 +19,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 
-import { TokenVerifier, type Caller } from '../auth/tokens.js';
+import { onTokenExpiry, TokenVerifier, type Caller } from '../auth/tokens.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { formatErrors } from '../graphql/errors.js';
 import { validationRules } from '../graphql/limits.js';
@@ -41,7 +41,7 @@ interface SocketState {
   caller?: Caller;
   connectionId: string;
   subscriptions: Set<string>;
-  expiryTimer?: NodeJS.Timeout;
+  cancelExpiry?: () => void;
 }
 
 type Extra = { request: IncomingMessage; state?: SocketState };
@@ -102,9 +102,8 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
           return false;
         }
         if (state.caller.expiresAt) {
-          const ms = state.caller.expiresAt * 1000 - Date.now();
-          state.expiryTimer = setTimeout(() => ctx.extra.socket.close(UNAUTHENTICATED_CLOSE, 'UNAUTHENTICATED: token expired'), Math.max(0, ms));
-          state.expiryTimer.unref();
+          // Not one setTimeout: past ~24.8 days it would fire at once and close a valid socket.
+          state.cancelExpiry = onTokenExpiry(state.caller.expiresAt, () => ctx.extra.socket.close(UNAUTHENTICATED_CLOSE, 'UNAUTHENTICATED: token expired'));
         }
         metrics.sockets.inc();
         log.debug({ connectionId: state.connectionId, userId: state.caller.id }, 'websocket connected');
@@ -137,7 +136,7 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
           state.subscriptions.add(id);
           metrics.subscriptions.inc();
         }
-        metrics.operations.inc({ operation: Metrics.operationLabel(payload.operationName), type: operation.operation, transport: 'ws' });
+        metrics.operations.inc({ operation: metrics.operationLabel(operation), type: operation.operation, transport: 'ws' });
         const args: ExecutionArgs = {
           schema,
           document,
@@ -172,7 +171,7 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
       onClose: (ctx) => {
         const state = ctx.extra.state;
         if (!state) return;
-        clearTimeout(state.expiryTimer);
+        state.cancelExpiry?.();
         if (state.subscriptions.size > 0) metrics.subscriptions.dec(state.subscriptions.size);
         state.subscriptions.clear();
         if (state.caller) metrics.sockets.dec();

@@ -214,14 +214,14 @@ describe('development server', () => {
   });
 
   describe('/metrics', () => {
-    it('counts operations by name and errors by code', async () => {
+    it('counts operations by their first root field and errors by code', async () => {
       await user.data(CompareVersionsDocument, { version1: '1.0.0', version2: '1.0.1' });
       await user.request(CreateVersionDocument, { input: { version: '1.0.0', extensionId: uniqueId() } }); // FORBIDDEN
       await user.request(CompareVersionsDocument, { version1: 'v1', version2: '1.0.0' }); // BAD_USER_INPUT
       const operations = await metric(server, 'graphql_operations_total');
-      expect(operations).toContainEqual({ labels: { operation: 'CompareVersions', type: 'query', transport: 'http' }, value: expect.any(Number) });
-      expect(operations.find((m) => m.labels.operation === 'CompareVersions' && m.labels.transport === 'http')!.value).toBeGreaterThanOrEqual(2);
-      expect(operations.some((m) => m.labels.operation === 'CreateVersion' && m.labels.type === 'mutation')).toBe(true);
+      expect(operations).toContainEqual({ labels: { operation: 'compareVersions', type: 'query', transport: 'http' }, value: expect.any(Number) });
+      expect(operations.find((m) => m.labels.operation === 'compareVersions' && m.labels.transport === 'http')!.value).toBeGreaterThanOrEqual(2);
+      expect(operations.some((m) => m.labels.operation === 'createVersion' && m.labels.type === 'mutation')).toBe(true);
       const errors = await metric(server, 'graphql_errors_total');
       for (const code of ['FORBIDDEN', 'BAD_USER_INPUT']) {
         expect(errors.find((m) => m.labels.code === code)?.value, code).toBeGreaterThanOrEqual(1);
