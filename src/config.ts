@@ -58,6 +58,17 @@ export interface Config {
     /** How often expired files are swept (CDN_SWEEP_INTERVAL, default 60 s). */
     sweepIntervalMs: number;
   };
+  /** Background job engine (pg-boss; see docs/jobs.md). */
+  jobs: {
+    /** How often expired leases are retried and finished jobs cleaned up (JOBS_SUPERVISE_INTERVAL, default 30 s, whole seconds). */
+    superviseIntervalSeconds: number;
+    /** Backstop poll of each queue; NOTIFY and due-time timers wake workers at once (JOBS_POLL_INTERVAL, default 30 s). */
+    pollIntervalSeconds: number;
+    /** JOBS_TEST_QUEUES=1 registers the test-only queue, recurring task and route (never in production). */
+    testQueues: boolean;
+    /** JOBS_TEST_EVERY_INTERVAL: interval of the test-only recurring task (with JOBS_TEST_QUEUES). */
+    testEveryMs: number | undefined;
+  };
   /** S3-compatible store (providers s3, cloudfront, cloudflare/R2). */
   s3: {
     endpoint: string | undefined;
@@ -245,6 +256,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (metricsToken !== undefined && metricsToken.length < 16) {
     problems.push('METRICS_TOKEN is too short: use at least 16 characters (e.g. `openssl rand -hex 16`), or unset it to keep /metrics public');
   }
+  const superviseMs = duration('JOBS_SUPERVISE_INTERVAL', 30_000, 1_000);
+  const pollMs = duration('JOBS_POLL_INTERVAL', 30_000, 500);
+  const testQueuesText = text('JOBS_TEST_QUEUES');
+  if (testQueuesText !== undefined && !['0', '1'].includes(testQueuesText)) bad('JOBS_TEST_QUEUES', testQueuesText, 'expected 1 or 0');
+  if (testQueuesText === '1' && isProduction) problems.push('JOBS_TEST_QUEUES=1 is for tests only and refused when NODE_ENV=production');
+  const jobs = {
+    superviseIntervalSeconds: Math.round(superviseMs / 1000),
+    pollIntervalSeconds: pollMs / 1000,
+    testQueues: testQueuesText === '1',
+    testEveryMs: text('JOBS_TEST_EVERY_INTERVAL') === undefined ? undefined : duration('JOBS_TEST_EVERY_INTERVAL', 1_000, 10),
+  };
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -271,6 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxRequestBytes,
     cdnRegions,
     cdnJobs,
+    jobs,
     s3: {
       endpoint: s3Endpoint,
       bucket: s3Bucket,

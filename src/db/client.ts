@@ -25,6 +25,8 @@ export type NotificationHandler = (payload: string) => void;
 export interface DatabaseHandle {
   db: Database;
   kind: 'pglite' | 'postgres';
+  /** The embedded database itself (PGlite only): the job engine runs pg-boss on this same instance. */
+  pglite?: PGlite;
   /**
    * LISTEN on a channel; resolves once listening. The returned function stops listening.
    * `onRelisten` runs each time LISTEN is re-established after its connection dropped
@@ -115,6 +117,7 @@ async function openPglite(dataDir: string, logger: QueryLogger): Promise<Databas
   return {
     db,
     kind: 'pglite',
+    pglite: client,
     async listen(channel, onNotify) {
       const unsubscribe = await client.listen(channel, onNotify);
       return () => unsubscribe();

@@ -9,7 +9,8 @@ import { localJwtSecret, TokenVerifier } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { createContext } from '../graphql/context.js';
 import { buildGraphQLSchema, guardSchema } from '../graphql/schema.js';
-import { startCdnJobs, type CdnJobs } from '../jobs/cdnJobs.js';
+import { startJobs } from '../jobs/registry.js';
+import { testJobRoute } from '../jobs/testQueues.js';
 import { createServices, type Services } from '../services/index.js';
 import { closeRuntime, createRuntime, type ServiceRuntime } from '../services/runtime.js';
 import { cdnRoutes } from './cdnRoutes.js';
@@ -35,8 +36,6 @@ export interface App {
   runtime: ServiceRuntime;
   services: Services;
   metrics: Metrics;
-  /** Background CDN work of this instance (stats flush, region and invalidation retries, expiry sweep). */
-  cdnJobs: CdnJobs;
   /** The HS256 secret tokens are verified with (undefined under JWKS). */
   jwtSecret: string | undefined;
   /** Graceful stop: refuse new work, drain requests, close sockets (1001), then the database. */
@@ -131,6 +130,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         res.end(body);
       },
     },
+    ...(config.jobs.testQueues ? [testJobRoute(runtime)] : []),
     // Last: with CDN_BASE_URL at a host's root, the file route's prefix matches every path.
     ...cdnRoutes({ config, cdn: services.cdn, verifier, log }),
   ];
@@ -173,7 +173,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const port = (server.address() as AddressInfo).port;
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   await services.cdn.setPublicBaseUrl(config.cdnBaseUrl ?? `http://${shownHost}:${port}/cdn`);
-  const cdnJobs = startCdnJobs(services.cdn, config, log);
+  // Jobs and recurring work (CDN retries, sweeps, stats flush): src/jobs/registry.ts.
+  await startJobs({ runtime, services });
 
   let closing: Promise<void> | undefined;
   return {
@@ -182,7 +183,6 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     runtime,
     services,
     metrics,
-    cdnJobs,
     jwtSecret,
     close() {
       closing ??= (async () => {
@@ -190,7 +190,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         for (const client of wsServer.clients) client.terminate();
         wsServer.close();
         server.closeAllConnections();
-        await cdnJobs.stop(); // after the last download: its counts are flushed here
+        await runtime.jobs.stop(); // bounded wait for running handlers and recurring passes
+        await services.cdn.close(); // after the last download: its counts are flushed here
         await closeRuntime(runtime);
       })();
       return closing;

@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import { loadConfig, type Config } from '../config.js';
 import { openDatabase, type Database, type DatabaseHandle } from '../db/client.js';
 import { EventBus } from '../events/eventBus.js';
+import { createJobEngine, type JobEngine } from '../jobs/engine.js';
 
 /** What every service works over. */
 export interface ServiceRuntime {
@@ -10,6 +11,8 @@ export interface ServiceRuntime {
   database: DatabaseHandle;
   db: Database;
   events: EventBus;
+  /** Durable background jobs (src/jobs/engine.ts); started by the server, send-only in scripts. */
+  jobs: JobEngine;
   log: Logger;
 }
 
@@ -22,7 +25,9 @@ export async function createRuntime(config: Config, log: Logger): Promise<Servic
     await database.migrate();
     const events = new EventBus(database, log);
     await events.start();
-    return { config, database, db: database.db, events, log };
+    // Created here, started beside the services (src/jobs/registry.ts startJobs): its handlers need them.
+    const jobs = createJobEngine(database, config, log);
+    return { config, database, db: database.db, events, jobs, log };
   } catch (error) {
     await database.close();
     throw error;
@@ -30,6 +35,7 @@ export async function createRuntime(config: Config, log: Logger): Promise<Servic
 }
 
 export async function closeRuntime(runtime: ServiceRuntime): Promise<void> {
+  await runtime.jobs.stop();
   await runtime.events.stop();
   await runtime.database.close();
 }
@@ -42,7 +48,19 @@ let shared: Promise<ServiceRuntime> | undefined;
  * gets one opened from the environment (same variables as the server) on first use.
  */
 export function sharedRuntime(): Promise<ServiceRuntime> {
-  shared ??= createRuntime(loadConfig(), pino({ level: process.env.LOG_LEVEL ?? 'info' }));
+  shared ??= (async () => {
+    const runtime = await createRuntime(loadConfig(), pino({ level: process.env.LOG_LEVEL ?? 'info' }));
+    // A script sends jobs but runs none (servers do). Imported here, not at the top: both
+    // modules import this one.
+    const [{ startJobs }, { createServices }] = await Promise.all([import('../jobs/registry.js'), import('./index.js')]);
+    try {
+      await startJobs({ runtime, services: createServices(runtime), work: false });
+    } catch (error) {
+      await closeRuntime(runtime);
+      throw error;
+    }
+    return runtime;
+  })();
   return shared;
 }
 

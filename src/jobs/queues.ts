@@ -1,0 +1,18 @@
+/**
+ * The one module that declares job queues: queue name → the data its jobs carry. A queue
+ * gets its handler (and lease/retry options) in `registry.ts`; `runtime.jobs.send` is typed
+ * from this map, so a job can only be sent with the data its handler expects.
+ *
+ * Job data travels as JSON: use strings, numbers, booleans, arrays and plain objects (a Date
+ * arrives as its ISO string).
+ */
+export interface QueuePayloads {
+  // DISTRIBUTION adds e.g. 'distribution.ramp-step': { distributionId: string; step: number };
+  //                        'distribution.go-live':   { distributionId: string };
+  // ROLLBACK (later) adds 'rollback.execute': { planId: string };
+
+  /** Test-only (registered when JOBS_TEST_QUEUES=1): logs its start and end, sleeps in between. */
+  'test.record': { marker: string; sleepMs?: number; sentAt?: number };
+}
+
+export type QueueName = keyof QueuePayloads;
