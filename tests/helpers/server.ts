@@ -118,7 +118,8 @@ export async function spawnServer(env: Record<string, string>, database: TestDat
     url,
     output: () => output,
     stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+      // A process killed by a signal has no exit code, only a signalCode.
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
       return new Promise((resolve) => {
         child.once('exit', (code) => resolve(code));
         child.kill(signal);
