@@ -232,7 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (value === undefined) return fallback;
     const parsed = parseDuration(value);
     if (parsed === undefined || parsed < min || parsed > max) {
-      bad(name, value, `expected a duration from ${min} ms to ${max} ms such as 500ms, 5s or 1m`);
+      bad(name, value, `expected a duration of at least ${min} ms and at most ${max} ms such as 500ms, 5s or 1m`);
       return fallback;
     }
     return parsed;

@@ -7,6 +7,7 @@ import { TokenVerifier, type Caller } from '../auth/tokens.js';
 import type { ByteRange } from '../cdn/provider.js';
 import type { Config } from '../config.js';
 import type { CdnIntegrationService } from '../services/cdn/service.js';
+import { isHeaderValue } from '../services/cdn/rules.js';
 import { DomainError, ErrorCode } from '../services/errors.js';
 import type { Route } from './app.js';
 import { sendGraphQLError, sendJson } from './httpUtil.js';
@@ -99,7 +100,7 @@ async function serveFile(options: CdnRouteOptions, prefix: string, req: Incoming
   const etag = `"${file.checksum}"`;
   const headers: Record<string, string | number> = {
     etag,
-    'cache-control': file.cacheControl,
+    'cache-control': servableHeader(file.cacheControl, STORED_FALLBACK.cacheControl, 'cacheControl', file.id, log),
     'last-modified': file.uploadedAt.toUTCString(),
     'accept-ranges': 'bytes',
     // Artifacts are downloads, never pages of this origin: no sniffing into HTML, no scripts.
@@ -121,7 +122,7 @@ async function serveFile(options: CdnRouteOptions, prefix: string, req: Incoming
   const range = decision.kind === 'partial' ? decision.range : undefined;
   const length = range ? range.end - range.start + 1 : file.fileSize;
   Object.assign(headers, {
-    'content-type': file.mimeType,
+    'content-type': servableHeader(file.mimeType, STORED_FALLBACK.mimeType, 'mimeType', file.id, log),
     'content-length': length,
     ...(range ? { 'content-range': `bytes ${range.start}-${range.end}/${file.fileSize}` } : {}),
   });
@@ -138,7 +139,13 @@ async function serveFile(options: CdnRouteOptions, prefix: string, req: Incoming
   } catch {
     return sendJson(res, 503, { error: 'The file cannot be read from any region right now; try again shortly' }, { 'retry-after': '30' });
   }
-  res.writeHead(status, { ...headers, 'x-cdn-region': opened.region });
+  // From here the file is open: whatever fails must close it, or each failing GET leaks a descriptor.
+  try {
+    res.writeHead(status, { ...headers, 'x-cdn-region': opened.region });
+  } catch (error) {
+    opened.stream.destroy();
+    throw error;
+  }
   if (length === 0) {
     opened.stream.destroy();
     res.end();
@@ -156,6 +163,19 @@ async function serveFile(options: CdnRouteOptions, prefix: string, req: Incoming
     // A download is a response that delivered the file from its first byte to the end asked for.
     cdn.recordDownload(file.id, opened.region, sent, !error && sent === length && (range?.start ?? 0) === 0);
   });
+}
+
+/**
+ * What a stored value that HTTP cannot carry is served as instead (rows written before upload
+ * validated them): conservative, so a file meant to be private never lands in a shared cache.
+ */
+const STORED_FALLBACK = { cacheControl: 'private, no-cache', mimeType: 'application/octet-stream' };
+
+/** `value` when node:http can send it, else `fallback` (logged: the row needs fixing, the file stays servable). */
+function servableHeader(value: string, fallback: string, field: string, fileId: string, log: Logger): string {
+  if (isHeaderValue(value)) return value;
+  log.warn({ fileId, field }, 'a stored header value cannot be sent over HTTP; serving a safe default instead');
+  return fallback;
 }
 
 const UPLOADS_PREFIX = '/uploads/';

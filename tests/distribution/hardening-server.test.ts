@@ -1,15 +1,23 @@
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { eq } from 'drizzle-orm';
+
 import { onTokenExpiry } from '../../src/auth/tokens.js';
+import { openDatabase } from '../../src/db/client.js';
+import { cdnFiles } from '../../src/db/schema.js';
+import { putInUploads, rawRequest } from '../helpers/cdnFiles.js';
+import { createTestDatabase } from '../helpers/database.js';
 import WebSocket from 'ws';
 
 import { HttpClient, wsCloseOf } from '../helpers/client.js';
-import { repoRoot, startTestServer, TEST_JWT_SECRET, USER_ID, type TestServer } from '../helpers/server.js';
+import { repoRoot, spawnServer, startTestServer, TEST_JWT_SECRET, USER_ID, type SpawnedServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Issue 6, the server's share: tokens' lifetime (#6.3, #6.14), bounded /metrics (#6.13). The
@@ -179,4 +187,91 @@ describe('#6.13 /metrics stays bounded', () => {
       await guarded.close();
     }
   });
+});
+
+/** Descriptors a process holds open on files under `dir` (sockets and the database's own files aside, the CDN's). */
+const openFilesUnder = (pid: number, dir: string) =>
+  fs.readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(dir);
+    } catch {
+      return false; // closed between the listing and the look
+    }
+  }).length;
+
+/** GETs `url` and drops the connection after the first body bytes: a download cut short by the client. */
+function abortedGet(url: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      res.once('data', () => req.destroy());
+      res.once('close', () => resolve());
+    });
+    req.on('error', () => resolve());
+  });
+}
+
+describe('#6.4 header values are validated at upload and a stored bad one cannot break serving', () => {
+  const UPLOAD = 'mutation($input: UploadCdnFileInput!) { uploadCdnFile(input: $input) { id cdnUrl } }';
+
+  it('#6.4 uploadCdnFile refuses a cacheControl HTTP cannot carry (BAD_USER_INPUT), nothing stored', async () => {
+    const admin = await server.client('admin');
+    const filePath = putInUploads(server, 'snowman.bin', 'bytes');
+    for (const cacheControl of ['private, x="☃"', 'public, x="\u0001"', 'max-age=60, x="é"']) {
+      const response = await admin.request(UPLOAD, { input: { filePath, cacheControl } });
+      expect(response.errors?.[0]?.extensions?.code, cacheControl).toBe('BAD_USER_INPUT');
+      expect(response.errors?.[0]?.message).toMatch(/cacheControl/);
+    }
+    const files = await admin.data<{ cdnFiles: { totalCount: number } }>('{ cdnFiles { totalCount } }');
+    expect(files.cdnFiles.totalCount).toBe(0);
+  });
+
+  it('#6.4 a file whose stored headers HTTP cannot carry is served (safe defaults), and 1,000 GETs leak no descriptor', async () => {
+    const database = await createTestDatabase();
+    let spawned: SpawnedServer | undefined;
+    try {
+      // A row as older code stored it: written through the API, then given values it now refuses.
+      const seeding = await startTestServer({}, database);
+      const bytes = Buffer.alloc(256 * 1024, 7);
+      const { uploadCdnFile: file } = await (await seeding.client('admin')).data<{ uploadCdnFile: { id: string; cdnUrl: string } }>(UPLOAD, {
+        input: { filePath: putInUploads(seeding, 'legacy.bin', bytes) },
+      });
+      await seeding.close();
+      const handle = await openDatabase({ databaseUrl: database.url, dataDir: database.dataDir });
+      await handle.db.update(cdnFiles).set({ cacheControl: 'private, x="☃"', mimeType: 'text/plain; x=☃' }).where(eq(cdnFiles.id, file.id));
+      await handle.close();
+
+      spawned = await spawnServer({}, database);
+      const url = new URL(file.cdnUrl);
+      const target = `${spawned.url}${url.pathname}`;
+      const first = await rawRequest(spawned.url, { path: url.pathname });
+      expect(first.status).toBe(200);
+      expect(first.headers['cache-control']).toBe('private, no-cache');
+      expect(first.headers['content-type']).toBe('application/octet-stream');
+      expect(first.body.equals(bytes)).toBe(true);
+
+      const pid = spawned.process.pid!;
+      const store = path.join(fs.realpathSync(database.dataDir), 'cdn');
+      const before = openFilesUnder(pid, store);
+      const statuses = new Map<number, number>();
+      for (let batch = 0; batch < 20; batch++) {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            i % 5 === 0
+              ? abortedGet(target).then(() => 0)
+              : rawRequest(spawned!.url, { path: url.pathname, headers: i % 2 ? { range: 'bytes=100-199' } : {} }).then((r) => r.status),
+          ),
+        );
+        for (const status of results) statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+      // Aborted downloads close their file once the server notices the client left.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(Object.fromEntries(statuses)).toEqual({ 0: 200, 200: 400, 206: 400 });
+      const after = openFilesUnder(pid, store);
+      expect(after - before, `descriptors before ${before}, after ${after}`).toBe(0);
+      expect(spawned.output()).not.toMatch(/ERR_INVALID_CHAR|request failed/);
+    } finally {
+      await spawned?.stop();
+      await database.drop();
+    }
+  }, 90_000);
 });

@@ -70,6 +70,12 @@ describe('upload options', () => {
     expect(parseCacheControl(undefined)).toBe(DEFAULT_CACHE_CONTROL);
     expect(parseCacheControl('public, max-age=60, stale-while-revalidate=30')).toBe('public, max-age=60, stale-while-revalidate=30');
     expect(parseCacheControl('private, no-cache="set-cookie"')).toBe('private, no-cache="set-cookie"');
+    expect(parseCacheControl('private, x="a\\"b", y="tab\there"')).toBe('private, x="a\\"b", y="tab\there"');
+  });
+
+  // Each would be stored, then make every GET of the file fail in node:http (ERR_INVALID_CHAR).
+  it.each(['private, x="☃"', 'x="\u0080"', 'x="é"', 'x="a\u0000b"', 'x="\u007f"', 'x="a\nb"'])('#6.4 refuses the Cache-Control %j: HTTP cannot carry it', (value) => {
+    expect(() => parseCacheControl(value)).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT', extensions: expect.objectContaining({ field: 'cacheControl' }) }));
   });
 
   it.each(['', 'max-age=60;', 'public,\r\nx: y', 'max-age = 60 60', 'a'.repeat(300)])('refuses the Cache-Control %j', (value) => {

@@ -27,15 +27,29 @@ export const LIMITS = {
   sweepBatch: 100,
 };
 
-/** Cache-Control directives: `token` or `token=value` / `token="value"`, comma-separated. */
-const CACHE_CONTROL = /^[A-Za-z][A-Za-z0-9-]*(?:=(?:[A-Za-z0-9-]+|"[^"\u0000-\u001f\u007f]*"))?(?:\s*,\s*[A-Za-z][A-Za-z0-9-]*(?:=(?:[A-Za-z0-9-]+|"[^"\u0000-\u001f\u007f]*"))?)*$/;
+/**
+ * What an HTTP field value may hold once sent (RFC 9110 §5.5), kept to visible ASCII, space and
+ * tab: node:http throws ERR_INVALID_CHAR on anything else, so a stored value outside this set
+ * would make every response carrying it fail.
+ */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 
-/** The Cache-Control to serve a file with: DEFAULT_CACHE_CONTROL when absent, else the trimmed value; BAD_USER_INPUT when it is not directives. */
+/** True when `value` can be sent as an HTTP header value as it is. */
+export function isHeaderValue(value: string): boolean {
+  return HEADER_VALUE.test(value);
+}
+
+/** One directive: `token`, `token=token` or `token="quoted string"` (qdtext and quoted-pairs, ASCII only). */
+const DIRECTIVE = String.raw`[A-Za-z][A-Za-z0-9-]*(?:=(?:[A-Za-z0-9-]+|"(?:[\t !#-\[\]-~]|\\[\t -~])*"))?`;
+/** Cache-Control directives, comma-separated. */
+const CACHE_CONTROL = new RegExp(`^${DIRECTIVE}(?:[ \\t]*,[ \\t]*${DIRECTIVE})*$`);
+
+/** The Cache-Control to serve a file with: DEFAULT_CACHE_CONTROL when absent, else the trimmed value; BAD_USER_INPUT when it is not directives HTTP can carry. */
 export function parseCacheControl(value: unknown): string {
   if (value === undefined || value === null) return DEFAULT_CACHE_CONTROL;
-  if (typeof value !== 'string' || value.length === 0 || value.length > LIMITS.cacheControl || !CACHE_CONTROL.test(value.trim())) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > LIMITS.cacheControl || !CACHE_CONTROL.test(value.trim()) || !isHeaderValue(value.trim())) {
     throw new BadInputError(
-      `cacheControl ${quote(String(value))} is not a Cache-Control value: use comma-separated directives such as "public, max-age=86400" (at most ${LIMITS.cacheControl} characters)`,
+      `cacheControl ${quote(String(value))} is not a Cache-Control value: use comma-separated directives of ASCII characters such as "public, max-age=86400" (at most ${LIMITS.cacheControl} characters)`,
       { field: 'cacheControl' },
     );
   }
