@@ -47,11 +47,13 @@ export interface Config {
   logLevel: string;
   /** Largest accepted GraphQL request body in bytes (default 1 MiB). */
   maxRequestBytes: number;
-  /** Most subscriptions one WebSocket may hold at once (WS_MAX_SUBSCRIPTIONS, default 100). */
-  wsMaxSubscriptions: number;
   /** Regions every upload is replicated to (`CDN_REGIONS=us-east,eu-west`); default one region, `default`. */
   cdnRegions: string[];
   /** Background CDN work, in milliseconds. */
+  distribution: {
+    /** How often client report and offer counts are written (DISTRIBUTION_REPORT_FLUSH_INTERVAL, default 5 s; also at shutdown). */
+    reportFlushMs: number;
+  };
   cdnJobs: {
     /** How often download counts are written to the database (CDN_STATS_FLUSH_INTERVAL, default 5 s; also at shutdown). */
     statsFlushMs: number;
@@ -199,13 +201,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else maxRequestBytes = parsed;
   }
 
-  let wsMaxSubscriptions = 100;
-  const wsMaxText = text('WS_MAX_SUBSCRIPTIONS');
-  if (wsMaxText !== undefined) {
-    wsMaxSubscriptions = Number(wsMaxText);
-    if (!/^\d+$/.test(wsMaxText) || wsMaxSubscriptions < 1 || wsMaxSubscriptions > 100_000) bad('WS_MAX_SUBSCRIPTIONS', wsMaxText, 'expected a whole number from 1 to 100000');
-  }
-
   const logLevel = (text('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     bad('LOG_LEVEL', logLevel, 'expected one of fatal, error, warn, info, debug, trace, silent');
@@ -276,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     testQueues: testQueuesText === '1',
     testEveryMs: text('JOBS_TEST_EVERY_INTERVAL') === undefined ? undefined : duration('JOBS_TEST_EVERY_INTERVAL', 1_000, 10),
   };
+  const distribution = { reportFlushMs: duration('DISTRIBUTION_REPORT_FLUSH_INTERVAL', 5_000, 50) };
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -300,10 +296,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     logLevel,
     maxRequestBytes,
-    wsMaxSubscriptions,
     cdnRegions,
     cdnJobs,
     jobs,
+    distribution,
     s3: {
       endpoint: s3Endpoint,
       bucket: s3Bucket,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 
 import type { Caller } from '../auth/tokens.js';
 import type { CdnFileRecord, DailyDownloadStats, RegionDownloadStats } from '../services/cdn/types.js';
+import type { DistributionCounts, UpdatePackageRecord } from '../services/distribution/service.js';
 import type { Services } from '../services/index.js';
 import type { VersionRecord } from '../services/versions/service.js';
 
@@ -22,6 +23,11 @@ export interface Loaders {
   cdnRegionStats: DataLoader<string, RegionDownloadStats[]>;
   /** The last 366 UTC days of a file's downloads (resolvers keep the days asked for). */
   cdnDailyStats: DataLoader<string, DailyDownloadStats[]>;
+  updatePackage: DataLoader<string, UpdatePackageRecord | null>;
+  /** Packages leading to a version (by version id). */
+  versionPackages: DataLoader<string, UpdatePackageRecord[]>;
+  /** All-time offer and report counts of a distribution. */
+  distributionCounts: DataLoader<string, DistributionCounts>;
 }
 
 /** Fresh loaders per operation: a cache never outlives the request that filled it. */
@@ -31,6 +37,9 @@ export function createLoaders(services: Services): Loaders {
     cdnFile: new DataLoader((ids: readonly string[]) => services.cdn.getFilesByIds(ids)),
     cdnRegionStats: new DataLoader((ids: readonly string[]) => services.cdn.getRegionStats(ids)),
     cdnDailyStats: new DataLoader((ids: readonly string[]) => services.cdn.getDailyStats(ids, 366)),
+    updatePackage: new DataLoader((ids: readonly string[]) => services.distribution.getPackagesByIds({ ids })),
+    versionPackages: new DataLoader((versionIds: readonly string[]) => services.distribution.getPackagesByVersionIds({ versionIds })),
+    distributionCounts: new DataLoader((distributionIds: readonly string[]) => services.distribution.getDistributionCounts({ distributionIds })),
   };
 }
 

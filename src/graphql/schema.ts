@@ -8,10 +8,20 @@ import type { EventBus } from '../events/eventBus.js';
 import type { Topic } from '../events/topics.js';
 import { permissions } from './permissions.js';
 import { CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver } from './resolvers/cdnResolver.js';
+import { DistributionResolver, DistributionStatsResolver, UpdatePackageResolver, VersionPackagesResolver } from './resolvers/distributionResolver.js';
 import { VersionResolver } from './resolvers/versionResolver.js';
 import { scalarsMap } from './scalars.js';
 
-export const resolvers = [VersionResolver, CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver] as const;
+export const resolvers = [
+  VersionResolver,
+  CdnFileResolver,
+  CdnFileStatsResolver,
+  CdnInvalidationResolver,
+  UpdatePackageResolver,
+  VersionPackagesResolver,
+  DistributionResolver,
+  DistributionStatsResolver,
+] as const;
 
 /**
  * type-graphql's PubSub over the EventBus, for subscriptions declared with `topics:` instead of

@@ -1,3 +1,5 @@
+import type { GoLiveJob, RampStepJob } from '../services/distribution/jobs.js';
+
 /**
  * The one module that declares job queues: queue name → the data its jobs carry. A queue
  * gets its handler (and lease/retry options) in `registry.ts`; `runtime.jobs.send` is typed
@@ -7,8 +9,10 @@
  * arrives as its ISO string).
  */
 export interface QueuePayloads {
-  // DISTRIBUTION adds e.g. 'distribution.ramp-step': { distributionId: string; step: number };
-  //                        'distribution.go-live':   { distributionId: string };
+  /** Applies one step of a distribution's ramp (services/distribution/jobs.ts). */
+  'distribution.ramp-step': RampStepJob;
+  /** Takes a scheduled distribution live. */
+  'distribution.go-live': GoLiveJob;
   // ROLLBACK (later) adds 'rollback.execute': { planId: string };
 
   /** Test-only (registered when JOBS_TEST_QUEUES=1): logs its start and end, sleeps in between. */

@@ -19,6 +19,9 @@ export interface QueueDefinition<Q extends QueueName> {
   handle(context: JobContext, data: QueuePayloads[Q], job: { id: string }): Promise<void>;
 }
 
+/** A step is one short transaction: a 30 s lease retries it soon after its holder died; retries cover a database blip. */
+const DISTRIBUTION_JOB_OPTIONS: JobRegistration = { expireInSeconds: 30, retryLimit: 10, retryDelaySeconds: 2 };
+
 type AnyQueueDefinition = { [Q in QueueName]: QueueDefinition<Q> }[QueueName];
 
 /**
@@ -26,7 +29,11 @@ type AnyQueueDefinition = { [Q in QueueName]: QueueDefinition<Q> }[QueueName];
  * its data type in queues.ts and gets its entry here, e.g.
  * `{ queue: 'distribution.ramp-step', options: { expireInSeconds: 60 }, handle: ({ services }, data) => services.distribution.runRampStep(data) }`.
  */
-const QUEUES: AnyQueueDefinition[] = [];
+const QUEUES: AnyQueueDefinition[] = [
+  // Steps and go-lives are compare-and-set on the distribution row: a repeat or a stale job does nothing.
+  { queue: 'distribution.ramp-step', options: DISTRIBUTION_JOB_OPTIONS, handle: ({ services }, data) => services.distribution.applyRampStep(data).then(() => undefined) },
+  { queue: 'distribution.go-live', options: DISTRIBUTION_JOB_OPTIONS, handle: ({ services }, data) => services.distribution.goLive(data).then(() => undefined) },
+];
 
 /**
  * Registers every queue and the recurring work, then starts the engine: with `work` (servers)
@@ -38,6 +45,8 @@ export async function startJobs({ runtime, services, work = true }: JobContext &
   const definitions = config.jobs.testQueues ? [...QUEUES, testRecordQueue] : QUEUES;
   for (const definition of definitions) register(definition, context);
   scheduleCdnJobs(jobs, services.cdn, config);
+  // Client report and offer counts are this instance's in-memory tallies: each instance writes its own.
+  jobs.everyOnThisInstance('distribution.report-flush', config.distribution.reportFlushMs, () => services.distribution.flushReports());
   if (config.jobs.testQueues) addTestRecurringTask(runtime);
   await jobs.start({ work });
 }

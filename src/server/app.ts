@@ -78,7 +78,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   server.keepAliveTimeout = 5_000;
 
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
-  const wsDisposable = serveGraphQLOverWebSocket({ schema, wsServer, verifier, isProduction: config.isProduction, metrics, log, createContext: makeContext, maxSubscriptionsPerSocket: config.wsMaxSubscriptions });
+  const wsDisposable = serveGraphQLOverWebSocket({ schema, wsServer, verifier, isProduction: config.isProduction, metrics, log, createContext: makeContext });
 
   const graphqlHttp = new GraphQLHttpHandler({
     schema,
@@ -192,6 +192,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         server.closeAllConnections();
         await runtime.jobs.stop(); // bounded wait for running handlers and recurring passes
         await services.cdn.close(); // after the last download: its counts are flushed here
+        await services.distribution.close(); // after the last request: pending report counts are written
         await closeRuntime(runtime);
       })();
       return closing;

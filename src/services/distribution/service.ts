@@ -1,18 +1,77 @@
+import { CdnIntegrationService } from '../cdn/service.js';
 import { isUuid } from '../ids.js';
-import { Service, type RuntimeSource } from '../runtime.js';
-import { selectDistribution, selectPackagesByIds, type DistributionRecord, type UpdatePackageRecord } from './store.js';
+import type { Page } from '../pagination.js';
+import { Service, type RuntimeSource, type ServiceRuntime } from '../runtime.js';
+import { DistributionLifecycle, type DistributeUpdateArgs, type DistributionFilter } from './distributions.js';
+import type { GoLiveJob, RampStepJob } from './jobs.js';
+import { DistributionPackages, type CreateUpdatePackageArgs, type PackageFilter } from './packages.js';
+import {
+  DistributionReports,
+  reportCounter,
+  type DailyDistributionCounts,
+  type DistributionCounts,
+  type ReportFlushResult,
+  type UpdateReportArgs,
+  type VersionAdoptionDay,
+} from './reports.js';
+import type { DistributionScope } from './scope.js';
+import {
+  selectDistribution,
+  selectDistributionsByPackageIds,
+  selectPackagesByIds,
+  type DistributionRecord,
+  type UpdatePackageRecord,
+} from './store.js';
 
 export type * from './store.js';
+export type { CreateUpdatePackageArgs, PackageFilter } from './packages.js';
+export type { DistributeUpdateArgs, DistributionFilter } from './distributions.js';
+export type { DailyDistributionCounts, DistributionCounts, ReportFlushResult, UpdateReportArgs, VersionAdoptionDay } from './reports.js';
+
+export interface DistributionServiceOptions {
+  /** Stores package artifacts (default: a CDN service over the same runtime). */
+  cdn?: CdnIntegrationService;
+}
 
 /**
- * Update distribution: packages, distributions (strategies, ramps, schedules, pause/resume),
- * client reports, and (update-check side) the in-memory release state, `checkForUpdates` and
- * `updateAvailable`. The one entry point resolvers and jobs use; each concern lives in its own
- * module beside this file. Methods take one named-argument object.
+ * Update distribution: packages (./packages.ts), distributions with their strategies, ramps,
+ * schedules and pause/resume (./distributions.ts, advanced by jobs), client reports and counts
+ * (./reports.ts); the update-check side adds the in-memory release state, `checkForUpdates` and
+ * `updateAvailable`. The one entry point resolvers and job handlers use; methods take one
+ * named-argument object.
  */
 export class DistributionService extends Service {
-  constructor(source?: RuntimeSource) {
+  private readonly scope: DistributionScope;
+  private readonly packages: DistributionPackages;
+  private readonly lifecycle: DistributionLifecycle;
+  private readonly reports: DistributionReports;
+  /** The runtime last resolved, for synchronous callers (recordOffer on the update check's hot path). */
+  private current: ServiceRuntime | undefined;
+
+  constructor(source?: RuntimeSource, options: DistributionServiceOptions = {}) {
     super(source);
+    this.scope = {
+      runtime: async () => (this.current = await this.runtime()),
+      cdn: options.cdn ?? new CdnIntegrationService(source),
+      jobs: (runtime) => runtime.jobs,
+    };
+    this.packages = new DistributionPackages(this.scope);
+    this.lifecycle = new DistributionLifecycle(this.scope);
+    this.reports = new DistributionReports(this.scope);
+  }
+
+  // ---------------------------------------------------------------- lifecycle of the instance
+
+  /** Writes the report counts still pending (shutdown, after the job engine stopped its flush task). */
+  async close(): Promise<void> {
+    const runtime = await this.scope.runtime();
+    await this.flushReports().catch((error: unknown) => runtime.log.error({ err: error }, 'final report counts flush failed'));
+  }
+
+  // ---------------------------------------------------------------- packages (./packages.ts)
+
+  createUpdatePackage(args: CreateUpdatePackageArgs): Promise<UpdatePackageRecord> {
+    return this.packages.createPackage(args);
   }
 
   /** The package, or null for an unknown id. */
@@ -28,10 +87,93 @@ export class DistributionService extends Service {
     return ids.map((id) => byId.get(id) ?? null);
   }
 
+  listUpdatePackages(filter: PackageFilter): Promise<Page<UpdatePackageRecord>> {
+    return this.packages.listPackages(filter);
+  }
+
+  /** Packages leading to each version (DataLoader batch for `Version.updatePackages`). */
+  getPackagesByVersionIds({ versionIds }: { versionIds: readonly string[] }): Promise<UpdatePackageRecord[][]> {
+    return this.packages.packagesByVersionIds(versionIds);
+  }
+
+  // ---------------------------------------------------------------- distributions (./distributions.ts)
+
+  distributeUpdate(args: DistributeUpdateArgs): Promise<DistributionRecord> {
+    return this.lifecycle.distribute(args);
+  }
+
+  updateDistributionPercentage(args: { id: string; percentage: number }): Promise<DistributionRecord> {
+    return this.lifecycle.setPercentage(args);
+  }
+
+  pauseDistribution(args: { id: string }): Promise<DistributionRecord> {
+    return this.lifecycle.pause(args);
+  }
+
+  resumeDistribution(args: { id: string }): Promise<DistributionRecord> {
+    return this.lifecycle.resume(args);
+  }
+
+  cancelDistribution(args: { id: string; reason?: string | null }): Promise<DistributionRecord> {
+    return this.lifecycle.cancel(args);
+  }
+
   /** The distribution, or null for an unknown id. */
   async getDistribution({ id }: { id: string }): Promise<DistributionRecord | null> {
     if (!isUuid(id)) return null;
     const { db } = await this.runtime();
     return selectDistribution(db, id);
+  }
+
+  listDistributions(filter: DistributionFilter): Promise<Page<DistributionRecord>> {
+    return this.lifecycle.list(filter);
+  }
+
+  /** Distributions of each package, newest first (DataLoader batch for `UpdatePackage.distributions`). */
+  async getDistributionsByPackageIds({ packageIds }: { packageIds: readonly string[] }): Promise<DistributionRecord[][]> {
+    const { db } = await this.runtime();
+    const rows = await selectDistributionsByPackageIds(db, { packageIds: packageIds.filter(isUuid) });
+    return packageIds.map((id) => rows.filter((row) => row.packageId === id));
+  }
+
+  /** Job handler of `distribution.ramp-step` (idempotent; resolves whether the step applied). */
+  applyRampStep(job: RampStepJob): Promise<boolean> {
+    return this.lifecycle.applyRampStep(job);
+  }
+
+  /** Job handler of `distribution.go-live` (idempotent; resolves whether it went live). */
+  goLive(job: GoLiveJob): Promise<boolean> {
+    return this.lifecycle.goLive(job);
+  }
+
+  // ---------------------------------------------------------------- reports (./reports.ts)
+
+  reportUpdateStatus(args: UpdateReportArgs): Promise<boolean> {
+    return this.reports.report(args);
+  }
+
+  /**
+   * Counts one offer of a distribution (the update check calls it for each answer it gives).
+   * Synchronous and in memory once the runtime is resolved; before that the count is dropped.
+   */
+  recordOffer({ distributionId }: { distributionId: string }): void {
+    if (this.current) reportCounter(this.current).recordOffer(distributionId);
+    else void this.scope.runtime().then((resolved) => reportCounter(resolved).recordOffer(distributionId));
+  }
+
+  flushReports(): Promise<ReportFlushResult> {
+    return this.reports.flush();
+  }
+
+  getDistributionCounts({ distributionIds }: { distributionIds: readonly string[] }): Promise<DistributionCounts[]> {
+    return this.reports.totals(distributionIds);
+  }
+
+  getDailyDistributionCounts({ distributionIds, days }: { distributionIds: readonly string[]; days: number }): Promise<DailyDistributionCounts[][]> {
+    return this.reports.daily(distributionIds, days);
+  }
+
+  getAdoption(args: { extensionId?: string | null; productId?: string | null; days?: number | null }): Promise<VersionAdoptionDay[]> {
+    return this.reports.adoption(args);
   }
 }
