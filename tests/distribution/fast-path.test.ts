@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
+
+/**
+ * The fast path (src/server/fastPath.ts) answers a query text it has seen before with a
+ * graphql-jit compiled function instead of Apollo's pipeline. The first request of a text
+ * always goes through Apollo, so each test compares Apollo's answer with the fast path's for
+ * the same request — they must be the same bytes, status and headers.
+ */
+
+let server: TestServer;
+let token: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  token = await server.token('user');
+});
+afterAll(async () => server?.close());
+
+const IGNORED_HEADERS = new Set(['date', 'x-request-id', 'keep-alive', 'connection']);
+
+async function post(query: string, variables?: Record<string, unknown>, bearer: string | null = token) {
+  const response = await fetch(server.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const headers = Object.fromEntries([...response.headers].filter(([name]) => !IGNORED_HEADERS.has(name)));
+  return { status: response.status, headers, body: await response.text() };
+}
+
+/** Sends the same request three times: Apollo (cold), then twice more (compiled from the second on). */
+async function apolloThenFast(query: string, variables?: Record<string, unknown>) {
+  const before = server.app.fastPath.handled;
+  const apollo = await post(query, variables);
+  await post(query, variables);
+  const fast = await post(query, variables);
+  return { apollo, fast, handled: server.app.fastPath.handled - before };
+}
+
+const COMPARE = 'query Compare($a: String!, $b: String!) { compareVersions(version1: $a, version2: $b) { result newer difference } }';
+
+describe('GraphQL fast path', () => {
+  it('answers a repeated query with the same status, headers and bytes as Apollo', async () => {
+    const { apollo, fast, handled } = await apolloThenFast(COMPARE, { a: '1.0.0', b: '1.1.0-rc.1' });
+    expect(handled).toBe(2);
+    expect(fast).toEqual(apollo);
+    expect(JSON.parse(fast.body)).toEqual({ data: { compareVersions: { result: -1, newer: '1.1.0-rc.1', difference: 'PREMINOR' } } });
+  });
+
+  it('reports a domain error exactly as Apollo does (BAD_USER_INPUT naming the field)', async () => {
+    const { apollo, fast, handled } = await apolloThenFast(COMPARE.replace('Compare', 'CompareBad'), { a: 'v1.0', b: '1.0.0' });
+    expect(handled).toBe(2);
+    expect(fast).toEqual(apollo);
+    const body = JSON.parse(fast.body);
+    expect(body.data).toBeNull();
+    expect(body.errors[0].extensions).toEqual({ field: 'version1', code: 'BAD_USER_INPUT' });
+  });
+
+  it('answers database-backed queries (dates, JSON, nulls) identically', async () => {
+    const admin = await server.client('admin');
+    const extensionId = uniqueId();
+    await admin.data('mutation ($input: CreateVersionInput!) { createVersion(input: $input) { id } }', {
+      input: { version: '2.0.0', extensionId, metadata: { a: 1 } },
+    });
+    const query = 'query Latest($e: ID) { latestVersion(extensionId: $e) { id version prerelease releasedAt metadata changelog { type } isDeprecated } none: latestVersion(extensionId: "nobody.here") { id } }';
+    const { apollo, fast, handled } = await apolloThenFast(query, { e: extensionId });
+    expect(handled).toBe(2);
+    expect(fast).toEqual(apollo);
+    expect(JSON.parse(fast.body).data.latestVersion.version).toBe('2.0.0');
+  });
+
+  it('leaves variables that do not coerce to Apollo (400 BAD_USER_INPUT, every time)', async () => {
+    const { apollo, fast, handled } = await apolloThenFast(COMPARE.replace('Compare', 'CompareCoerce'), { a: 1, b: '1.0.0' });
+    expect(handled).toBe(0);
+    expect(fast).toEqual(apollo);
+    expect(fast.status).toBe(400);
+    expect(JSON.parse(fast.body).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('keeps the limits: a document over the alias limit is refused every time, never compiled', async () => {
+    const aliases = Array.from({ length: 21 }, (_, i) => `a${i}: compareVersions(version1: "1.0.0", version2: "1.0.1") { result }`).join(' ');
+    const { apollo, fast, handled } = await apolloThenFast(`query TooMany { ${aliases} }`);
+    expect(handled).toBe(0);
+    expect(fast).toEqual(apollo);
+    expect(JSON.parse(fast.body).errors[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    expect(JSON.parse(fast.body).errors[0].message).toMatch(/Aliases limit of 20 exceeded/);
+  });
+
+  it('never answers without a valid token, even for a compiled document', async () => {
+    await apolloThenFast(COMPARE, { a: '1.0.0', b: '1.0.0' });
+    const anonymous = await post(COMPARE, { a: '1.0.0', b: '1.0.0' }, null);
+    expect(anonymous.status).toBe(401);
+    expect(JSON.parse(anonymous.body).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    const forged = await post(COMPARE, { a: '1.0.0', b: '1.0.0' }, `${token.slice(0, -2)}xx`);
+    expect(JSON.parse(forged.body).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('stops accepting a cached token once it expires', async () => {
+    const shortLived = await server.token('user', undefined, '2s');
+    const first = await post(COMPARE, { a: '1.0.0', b: '2.0.0' }, shortLived);
+    expect(first.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 2600));
+    const expired = await post(COMPARE, { a: '1.0.0', b: '2.0.0' }, shortLived);
+    expect(JSON.parse(expired.body).errors[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    expect(JSON.parse(expired.body).errors[0].message).toMatch(/expired/);
+  });
+
+  it('leaves introspection to Apollo', async () => {
+    const { handled } = await apolloThenFast('{ __schema { queryType { name } } }');
+    expect(handled).toBe(0);
+  });
+
+  it('counts fast-path operations in the same metrics as Apollo', async () => {
+    const label = 'changelog';
+    const query = `query MetricsProbe { changelog(extensionId: "metrics.probe") }`;
+    for (let i = 0; i < 5; i++) await post(query);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toContain(`graphql_operations_total{operation="${label}",type="query",transport="http"} 5`);
+    expect(text).toMatch(new RegExp(`graphql_operation_duration_seconds_count\\{operation="${label}",type="query"\\} 5`));
+  });
+});
