@@ -64,7 +64,7 @@ export interface Config {
   };
   /** Background job engine (pg-boss; see docs/jobs.md). */
   jobs: {
-    /** How often expired leases are retried and finished jobs cleaned up (JOBS_SUPERVISE_INTERVAL, default 30 s, whole seconds). */
+    /** How often expired leases are retried and finished jobs cleaned up (JOBS_SUPERVISE_INTERVAL, default 60 s, whole seconds). */
     superviseIntervalSeconds: number;
     /** Backstop poll of each queue; NOTIFY and due-time timers wake workers at once (JOBS_POLL_INTERVAL, default 30 s). */
     pollIntervalSeconds: number;
@@ -260,7 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (metricsToken !== undefined && metricsToken.length < 16) {
     problems.push('METRICS_TOKEN is too short: use at least 16 characters (e.g. `openssl rand -hex 16`), or unset it to keep /metrics public');
   }
-  const superviseMs = duration('JOBS_SUPERVISE_INTERVAL', 30_000, 1_000);
+  const superviseMs = duration('JOBS_SUPERVISE_INTERVAL', 60_000, 1_000);
   const pollMs = duration('JOBS_POLL_INTERVAL', 30_000, 500);
   const testQueuesText = text('JOBS_TEST_QUEUES');
   if (testQueuesText !== undefined && !['0', '1'].includes(testQueuesText)) bad('JOBS_TEST_QUEUES', testQueuesText, 'expected 1 or 0');

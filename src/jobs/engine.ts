@@ -165,6 +165,10 @@ class PgBossJobEngine implements JobEngine {
       // Lease expiry runs in the supervise pass once its monitor claim is due: both at one interval.
       superviseIntervalSeconds: jobsConfig.superviseIntervalSeconds,
       monitorIntervalSeconds: jobsConfig.superviseIntervalSeconds,
+      // Job flows (dependencies between jobs) are unused: their resolver would poll every 5 s.
+      flowIntervalSeconds: 3600,
+      // Background steps of pg-boss's own schema upgrades; nothing waits on them.
+      bamIntervalSeconds: 600,
       registerInstance: false,
       openTelemetry: { enabled: false },
     };
