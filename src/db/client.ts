@@ -11,6 +11,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 
 import { packageRoot } from '../paths.js';
+import { lockDataDir, makeDataDirPrivate, type DataDirLock } from './dataDir.js';
 import * as schema from './schema.js';
 
 /** Drizzle over either backend; services see only this. */
@@ -56,7 +57,14 @@ export interface OpenDatabaseOptions {
   onQuery?: (query: string) => void;
 }
 
+/**
+ * Opens the configured database. Embedded (no `databaseUrl`): takes the exclusive lock on
+ * `dataDir` first and refuses at once (DataDirLockedError, naming the holder's PID) when another
+ * process has it — every opener (server, `npm run db:migrate`, scripts, the job engine) goes
+ * through here. Either way `dataDir` is made private to this user (0700/0600).
+ */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  if (options.databaseUrl && !options.dataDir.startsWith('memory://')) makeDataDirPrivate(options.dataDir);
   const logger = options.onQuery ? { logQuery: (query: string) => options.onQuery!(query) } : undefined;
   return options.databaseUrl ? openPostgres(options.databaseUrl, logger) : openPglite(options.dataDir, logger);
 }
@@ -108,11 +116,26 @@ async function openPostgres(url: string, logger: QueryLogger): Promise<DatabaseH
 
 async function openPglite(dataDir: string, logger: QueryLogger): Promise<DatabaseHandle> {
   let location = dataDir;
+  let lock: DataDirLock | undefined;
   if (!dataDir.startsWith('memory://')) {
+    // Before PGlite touches a file: one process per DATA_DIR (a second one would lose writes), all of it private.
+    makeDataDirPrivate(dataDir);
+    lock = await lockDataDir(dataDir, (error) => {
+      process.stderr.write(`fatal: lost the lock on DATA_DIR ${dataDir} (${error.message}); stopping before another process's writes and ours mix\n`);
+      process.exit(1);
+    });
     location = path.join(dataDir, 'pglite');
-    fs.mkdirSync(location, { recursive: true });
+    fs.mkdirSync(location, { recursive: true, mode: 0o700 });
   }
-  const client = await PGlite.create(location);
+  let client: PGlite;
+  try {
+    client = await PGlite.create(location);
+    // PGlite unpacks its initial database with explicit 0666 modes, past the umask: tighten them.
+    if (lock) makeDataDirPrivate(location);
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
   const db = drizzlePglite(client, { schema, logger }) as unknown as Database;
   return {
     db,
@@ -132,7 +155,11 @@ async function openPglite(dataDir: string, logger: QueryLogger): Promise<Databas
       await db.execute(sql`select 1`);
     },
     async close() {
-      if (!client.closed) await client.close();
+      try {
+        if (!client.closed) await client.close();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }

@@ -13,11 +13,11 @@ import { onTokenExpiry } from '../../src/auth/tokens.js';
 import { openDatabase } from '../../src/db/client.js';
 import { cdnFiles } from '../../src/db/schema.js';
 import { putInUploads, rawRequest } from '../helpers/cdnFiles.js';
-import { createTestDatabase } from '../helpers/database.js';
+import { createTestDatabase, usingPostgres } from '../helpers/database.js';
 import WebSocket from 'ws';
 
 import { HttpClient, wsCloseOf } from '../helpers/client.js';
-import { repoRoot, spawnServer, startTestServer, TEST_JWT_SECRET, USER_ID, type SpawnedServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_ID, repoRoot, runServerExpectingExit, spawnServer, startTestServer, TEST_JWT_SECRET, USER_ID, type SpawnedServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Issue 6, the server's share: tokens' lifetime (#6.3, #6.14), bounded /metrics (#6.13). The
@@ -275,3 +275,117 @@ describe('#6.4 header values are validated at upload and a stored bad one cannot
     }
   }, 90_000);
 });
+
+/** Every file and directory under `dir` with its permission bits. */
+function modesUnder(dir: string): { path: string; mode: number; directory: boolean }[] {
+  const stat = fs.lstatSync(dir);
+  const here = { path: dir, mode: stat.mode & 0o777, directory: stat.isDirectory() };
+  if (!stat.isDirectory()) return [here];
+  return [here, ...fs.readdirSync(dir).flatMap((name) => modesUnder(path.join(dir, name)))];
+}
+
+const CREATE = 'mutation($input: CreateVersionInput!) { createVersion(input: $input) { id version } }';
+
+describe('#6.11 one process per DATA_DIR (embedded database)', () => {
+  const migrateCli = path.join(repoRoot, 'dist/src/db/migrate-cli.js');
+
+  it('#6.11 a second server and db:migrate refuse at once naming the PID; the lock goes with a clean exit and with a SIGKILL', async () => {
+    const database = await createTestDatabase();
+    // Embedded on both passes: this is about PGlite's files (the PostgreSQL pass sets DATABASE_URL).
+    const embedded = { DATABASE_URL: '' };
+    const bare = { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_JWT_SECRET, DATA_DIR: database.dataDir };
+    const servers: SpawnedServer[] = [];
+    try {
+      const first = await spawnServer(embedded, database, 60_000);
+      servers.push(first);
+      const pid = first.process.pid!;
+
+      const started = Date.now();
+      const second = await runServerExpectingExit(bare);
+      expect(second.code).toBe(1);
+      const lines = second.output.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^start-up failed: DATA_DIR ${database.dataDir} is in use by PID ${pid} \\(`));
+      expect(Date.now() - started).toBeLessThan(15_000);
+
+      const migrate = await run(process.execPath, [migrateCli], { env: bare }).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(migrate?.code).toBe(1);
+      expect(migrate?.stderr.trim()).toMatch(new RegExp(`^db:migrate failed: DATA_DIR ${database.dataDir} is in use by PID ${pid} \\([^\n]*$`));
+
+      // The first server never noticed: it still answers and writes.
+      const admin = new HttpClient(`${first.url}/graphql`, await adminToken());
+      expect((await admin.data<{ createVersion: { version: string } }>(CREATE, { input: { version: '1.0.0', extensionId: 'lock.test' } })).createVersion.version).toBe('1.0.0');
+
+      // SIGKILL leaves the lock directory behind; the next start sees its holder is dead.
+      first.process.kill('SIGKILL');
+      await new Promise((resolve) => first.process.once('exit', resolve));
+      expect(fs.existsSync(path.join(database.dataDir, 'server.lock'))).toBe(true);
+      const next = await spawnServer(embedded, database, 60_000);
+      servers.push(next);
+      const again = new HttpClient(`${next.url}/graphql`, await adminToken());
+      expect((await again.data<{ createVersion: { version: string } }>(CREATE, { input: { version: '1.0.1', extensionId: 'lock.test' } })).createVersion.version).toBe('1.0.1');
+
+      // A clean stop releases it: db:migrate can open the database right after.
+      expect(await next.stop()).toBe(0);
+      expect(fs.existsSync(path.join(database.dataDir, 'server.lock'))).toBe(false);
+      expect((await run(process.execPath, [migrateCli], { env: bare })).stdout.trim()).toBe('migrations applied (pglite)');
+    } finally {
+      for (const server of servers) if (server.process.exitCode === null) server.process.kill('SIGKILL');
+      await database.drop();
+    }
+  }, 180_000);
+
+  it('#6.11 two servers started at the same moment on one DATA_DIR: exactly one runs', async () => {
+    const database = await createTestDatabase();
+    const outcomes = await Promise.allSettled([spawnServer({ DATABASE_URL: '' }, database, 60_000), spawnServer({ DATABASE_URL: '' }, database, 60_000)]);
+    try {
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+      const refused = outcomes.find((outcome) => outcome.status === 'rejected') as PromiseRejectedResult;
+      expect(String(refused.reason)).toMatch(/start-up failed: DATA_DIR .* is in use by PID \d+/);
+    } finally {
+      for (const outcome of outcomes) if (outcome.status === 'fulfilled') await outcome.value.stop();
+      await database.drop();
+    }
+  }, 120_000);
+});
+
+describe('#6.12 DATA_DIR is private to the service user', () => {
+  it('#6.12 every directory under DATA_DIR is 0700 and every file 0600, what an older version left open included', async () => {
+    const database = await createTestDatabase();
+    fs.chmodSync(database.dataDir, 0o777);
+    fs.mkdirSync(path.join(database.dataDir, 'old'), { mode: 0o777 });
+    fs.chmodSync(path.join(database.dataDir, 'old'), 0o777);
+    fs.writeFileSync(path.join(database.dataDir, 'old', 'left-open'), 'x');
+    fs.chmodSync(path.join(database.dataDir, 'old', 'left-open'), 0o666);
+    // The server's own umask decides, not the one it inherits.
+    const server = await spawnServer({}, database, 60_000);
+    try {
+      const token = await adminToken();
+      const put = await rawRequest(server.url, { method: 'PUT', path: '/uploads/private.bin', headers: { authorization: `Bearer ${token}` }, body: Buffer.alloc(4096, 1) });
+      expect(put.status).toBe(201);
+      const admin = new HttpClient(`${server.url}/graphql`, token);
+      await admin.data(UPLOAD_FILE, { input: { filePath: 'private.bin' } });
+      await admin.data(CREATE, { input: { version: '1.0.0', extensionId: 'modes.test' } });
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    try {
+      const entries = modesUnder(database.dataDir);
+      if (!usingPostgres) expect(entries.some((entry) => entry.path.includes(`${path.sep}pglite${path.sep}`))).toBe(true);
+      expect(entries.some((entry) => entry.path.includes(`${path.sep}cdn${path.sep}`) && !entry.directory)).toBe(true);
+      const open = entries.filter((entry) => entry.mode !== (entry.directory ? 0o700 : 0o600)).map((entry) => `${entry.mode.toString(8)} ${entry.path}`);
+      expect(open).toEqual([]);
+    } finally {
+      await database.drop();
+    }
+  }, 120_000);
+});
+
+const UPLOAD_FILE = 'mutation($input: UploadCdnFileInput!) { uploadCdnFile(input: $input) { id cdnUrl } }';
+
+function adminToken(): Promise<string> {
+  return new jose.SignJWT({ role: 'admin', sub: ADMIN_ID }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+}
