@@ -24,6 +24,7 @@ export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<s
     distribution: 'admin',
     distributions: 'admin',
     adoption: 'admin',
+    checkForUpdates: 'user',
   },
   Mutation: {
     createVersion: 'admin',
@@ -42,6 +43,7 @@ export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<s
   Subscription: {
     versionPublished: 'user',
     versionEvents: 'user',
+    updateAvailable: 'user',
   },
 };
 

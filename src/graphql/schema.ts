@@ -9,6 +9,7 @@ import type { Topic } from '../events/topics.js';
 import { permissions } from './permissions.js';
 import { CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver } from './resolvers/cdnResolver.js';
 import { DistributionResolver, DistributionStatsResolver, UpdatePackageResolver, VersionPackagesResolver } from './resolvers/distributionResolver.js';
+import { UpdateCheckResolver } from './resolvers/updateCheckResolver.js';
 import { VersionResolver } from './resolvers/versionResolver.js';
 import { scalarsMap } from './scalars.js';
 
@@ -21,6 +22,7 @@ export const resolvers = [
   VersionPackagesResolver,
   DistributionResolver,
   DistributionStatsResolver,
+  UpdateCheckResolver,
 ] as const;
 
 /**

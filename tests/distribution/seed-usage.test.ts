@@ -1,7 +1,12 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { mintToken } from '../../src/auth/tokens.js';
 import { closeSharedRuntime } from '../../src/services/runtime.js';
+import { updateDistributionService } from '../../src/services/updateDistributionService.js';
 import { versionManagementService } from '../../src/services/versionManagementService.js';
 import { LatestVersionDocument, VersionByIdDocument, VersionPublishedDocument } from '../generated/graphql.js';
 import { HttpClient, subscribe } from '../helpers/client.js';
@@ -81,6 +86,28 @@ describe('versionManagementService (the seed usage example)', () => {
 
   it('compares versions as semver does', () => {
     expect(versionManagementService.compareVersions('1.2.3', '1.10.0')).toMatchObject({ result: -1, newer: '1.10.0', difference: 'MINOR' });
+  });
+});
+
+describe('updateDistributionService.checkForUpdates (the seed usage example)', () => {
+  it("checkForUpdates('1.0.0', extensionId) resolves to the offer with toVersion, or null", async () => {
+    const owner = uniqueId('seedcheck');
+    await versionManagementService.createVersion('1.0.0', owner);
+    await versionManagementService.createVersion('1.1.0', owner, undefined, [], 'faster sync');
+    expect(await updateDistributionService.checkForUpdates('1.0.0', owner)).toBeNull();
+    const uploads = path.join(process.env.DATA_DIR!, 'uploads');
+    fs.mkdirSync(uploads, { recursive: true });
+    fs.writeFileSync(path.join(uploads, `${owner}-1.1.0.bin`), crypto.randomBytes(1024));
+    const pkg = await updateDistributionService.createUpdatePackage({ fromVersion: '1.0.0', toVersion: '1.1.0', extensionId: owner, packagePath: `${owner}-1.1.0.bin` });
+    await updateDistributionService.distributeUpdate({ packageId: pkg.id, strategy: 'IMMEDIATE' });
+    let offer = await updateDistributionService.checkForUpdates('1.0.0', owner);
+    for (let i = 0; i < 50 && !offer; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the release event reaches the state asynchronously
+      offer = await updateDistributionService.checkForUpdates('1.0.0', owner);
+    }
+    expect(offer).toMatchObject({ fromVersion: '1.0.0', toVersion: '1.1.0', packageId: pkg.id, checksum: pkg.checksum, isDelta: false, isRollback: false, releaseNotes: 'faster sync' });
+    expect(await updateDistributionService.checkForUpdates('1.1.0', owner)).toBeNull();
+    await expect(updateDistributionService.checkForUpdates('1.0', owner)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
   });
 });
 

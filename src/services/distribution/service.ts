@@ -14,7 +14,11 @@ import {
   type UpdateReportArgs,
   type VersionAdoptionDay,
 } from './reports.js';
+import type { EventStream } from '../../events/stream.js';
+import { OfferFeed } from './offers.js';
+import { ReleaseStates, type ReleaseState } from './releaseState.js';
 import type { DistributionScope } from './scope.js';
+import { checkUpdate, parseUpdateCheck, type UpdateCheckArgs, type UpdateCheckQuery, type UpdateInfo } from './updateCheck.js';
 import {
   selectDistribution,
   selectDistributionsByPackageIds,
@@ -26,6 +30,7 @@ import {
 export type * from './store.js';
 export type { CreateUpdatePackageArgs, PackageFilter } from './packages.js';
 export type { DistributeUpdateArgs, DistributionFilter } from './distributions.js';
+export type { UpdateCheckArgs, UpdateInfo } from './updateCheck.js';
 export type { DailyDistributionCounts, DistributionCounts, ReportFlushResult, UpdateReportArgs, VersionAdoptionDay } from './reports.js';
 
 export interface DistributionServiceOptions {
@@ -47,6 +52,9 @@ export class DistributionService extends Service {
   private readonly reports: DistributionReports;
   /** The runtime last resolved, for synchronous callers (recordOffer on the update check's hot path). */
   private current: ServiceRuntime | undefined;
+  /** Update-check side: the in-memory release state and the updateAvailable feed (built on first use). */
+  private releases: { states: ReleaseStates; feed: OfferFeed } | undefined;
+  private releasesStarting: Promise<{ states: ReleaseStates; feed: OfferFeed }> | undefined;
 
   constructor(source?: RuntimeSource, options: DistributionServiceOptions = {}) {
     super(source);
@@ -64,6 +72,9 @@ export class DistributionService extends Service {
 
   /** Writes the report counts still pending (shutdown, after the job engine stopped its flush task). */
   async close(): Promise<void> {
+    this.releases?.feed.close();
+    this.releases?.states.close();
+    this.releases = undefined;
     const runtime = await this.scope.runtime();
     await this.flushReports().catch((error: unknown) => runtime.log.error({ err: error }, 'final report counts flush failed'));
   }
@@ -175,5 +186,56 @@ export class DistributionService extends Service {
 
   getAdoption(args: { extensionId?: string | null; productId?: string | null; days?: number | null }): Promise<VersionAdoptionDay[]> {
     return this.reports.adoption(args);
+  }
+
+  // ---------------------------------------------------------------- update check (./updateCheck.ts, ./releaseState.ts, ./offers.ts)
+
+  /**
+   * The contract's update check: the offer for this client, or null. Answered from the
+   * in-memory release state — no SQL at steady state, and synchronously then (a promise only
+   * while the owner's state loads). Counts the offer in the distribution's stats. Throws
+   * BAD_USER_INPUT for a currentVersion that is not strict SemVer, a bad owner or clientId.
+   */
+  checkUpdate(args: UpdateCheckArgs): UpdateInfo | null | Promise<UpdateInfo | null> {
+    const query = parseUpdateCheck(args);
+    if (!this.releases) return this.startReleases().then(() => this.checkUpdate(args));
+    const state = this.releases.states.get(query.owner);
+    if (state instanceof Promise) return state.then((loaded) => this.offer(loaded, query, args.currentVersion));
+    return this.offer(state, query, args.currentVersion);
+  }
+
+  /**
+   * `updateAvailable`: the current offer first (if any), then each new offer for this client,
+   * as other instances' and this one's changes arrive. Validates like `checkUpdate`.
+   */
+  async updateAvailable(args: UpdateCheckArgs): Promise<EventStream<'RELEASE_CHANGED', UpdateInfo>> {
+    const query = parseUpdateCheck(args);
+    const { feed } = this.releases ?? (await this.startReleases());
+    return feed.subscribe(query, args.currentVersion);
+  }
+
+  /** SQL statements the release state ran since start (tests: a steady state runs none). */
+  get releaseStateStatements(): number {
+    return this.releases?.states.statements ?? 0;
+  }
+
+  /** Subscribers of updateAvailable on this instance. */
+  get updateSubscribers(): number {
+    return this.releases?.feed.size ?? 0;
+  }
+
+  private offer(state: ReleaseState, query: UpdateCheckQuery, fromVersion: string): UpdateInfo | null {
+    const info = checkUpdate(state, query, fromVersion);
+    if (info) this.recordOffer({ distributionId: info.distributionId });
+    return info;
+  }
+
+  private startReleases(): Promise<{ states: ReleaseStates; feed: OfferFeed }> {
+    this.releasesStarting ??= this.scope.runtime().then((runtime) => {
+      const states = new ReleaseStates({ db: runtime.db, events: runtime.events, log: runtime.log });
+      this.releases ??= { states, feed: new OfferFeed(states, runtime.log) };
+      return this.releases;
+    });
+    return this.releasesStarting;
   }
 }
