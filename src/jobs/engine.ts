@@ -75,8 +75,12 @@ const WAKE_MARGIN_MS = 15;
 
 /** UUIDv5 (RFC 9562) of `queue` and `key`: the same pair always names the same job. */
 export function jobIdFor(queue: string, key: string): string {
-  const namespace = Buffer.from(JOB_ID_NAMESPACE.replaceAll('-', ''), 'hex');
-  const hash = crypto.createHash('sha1').update(namespace).update(`${queue}\u0000${key}`).digest();
+  return uuidV5(JOB_ID_NAMESPACE, `${queue}\u0000${key}`);
+}
+
+/** A name-based UUID (version 5, SHA-1) of `name` in `namespace`. */
+export function uuidV5(namespace: string, name: string): string {
+  const hash = crypto.createHash('sha1').update(Buffer.from(namespace.replaceAll('-', ''), 'hex')).update(name, 'utf8').digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');
