@@ -19,7 +19,7 @@ import { validationRules } from '../graphql/limits.js';
 import { GraphQLFastPath } from './fastPath.js';
 import { GraphQLHttpHandler } from './graphqlHttp.js';
 import { serveGraphQLOverWebSocket } from './graphqlWs.js';
-import { requestIdOf, sendGraphQLError, sendJson } from './httpUtil.js';
+import { limitBodyIdleTime, requestIdOf, sendGraphQLError, sendJson } from './httpUtil.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { ErrorCode } from '../services/errors.js';
@@ -151,11 +151,18 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const methods = route ? [route.method].flat() : [];
     const finish = () => metrics.httpRequests.inc({ route: route?.name ?? 'none', status: String(res.statusCode) });
     res.on('finish', finish);
+    let timedOut = false;
+    limitBodyIdleTime(req, res, config.bodyIdleTimeoutMs, () => {
+      timedOut = true;
+      log.info({ requestId, route: route?.name, idleMs: config.bodyIdleTimeoutMs }, 'request body idle too long: 408 and closed');
+    });
     if (!route) return sendJson(res, 404, { error: `No route for ${url.pathname}` });
     if (!methods.includes(req.method ?? '')) {
       return sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` }, { allow: methods.join(', ') });
     }
     Promise.resolve(route.handle(req, res, { requestId, url })).catch((error: unknown) => {
+      // A body cut for idleness makes its handler fail on the closed stream: already answered and logged.
+      if (timedOut) return void res.destroy();
       log.error({ err: error, requestId, route: route.name }, 'request failed');
       if (!res.headersSent) sendGraphQLError(res, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error', { requestId });
       else res.destroy();

@@ -39,3 +39,41 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
   }
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/** True when the request carries a body (Content-Length above 0, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Cuts a request whose body goes `idleMs` without a byte: 408 (when nothing was answered yet)
+ * and the connection closed. The clock is the socket's idle timer, so it restarts with every
+ * byte: an upload that keeps sending is never limited, however long it takes. Disarmed once
+ * the body has been read, so slow work after it (a long mutation) is not cut. Calls
+ * `onTimeout` first, so the caller can tell the handler's resulting failure from a real one.
+ */
+export function limitBodyIdleTime(req: IncomingMessage, res: ServerResponse, idleMs: number, onTimeout: () => void): void {
+  if (!hasBody(req)) return;
+  const onIdle = () => {
+    onTimeout();
+    const socket = req.socket;
+    // Destroying the request (not only the socket) is what tells a handler still reading the body:
+    // once the response is finished node:http forgets the request, and a closing socket alone
+    // would leave that handler waiting for bytes forever.
+    const cut = () => {
+      req.destroy(new Error(`request body idle for ${idleMs} ms`));
+      socket.destroy();
+    };
+    if (!res.headersSent) {
+      sendJson(res, 408, { error: `The request body sent nothing for ${idleMs} ms; the connection is closed (BODY_IDLE_TIMEOUT)` }, { connection: 'close' });
+      res.once('finish', cut);
+    } else cut();
+  };
+  req.setTimeout(idleMs, onIdle);
+  req.once('end', () => {
+    req.off('timeout', onIdle);
+    // After the response a keep-alive socket has its own timer (keepAliveTimeout): leave it be.
+    if (!res.writableFinished) req.socket?.setTimeout(0);
+  });
+}

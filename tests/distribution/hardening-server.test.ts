@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -389,3 +390,90 @@ const UPLOAD_FILE = 'mutation($input: UploadCdnFileInput!) { uploadCdnFile(input
 function adminToken(): Promise<string> {
   return new jose.SignJWT({ role: 'admin', sub: ADMIN_ID }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
 }
+
+/**
+ * A raw HTTP/1.1 exchange: sends `head`, then each body piece after its delay, and resolves what
+ * came back and when the server closed the connection (ms after the last byte sent).
+ */
+function slowRequest(baseUrl: string, head: string, pieces: { afterMs: number; bytes: string }[]): Promise<{ response: string; closedAfterLastByteMs: number; totalMs: number }> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    let lastSent = Date.now();
+    let response = '';
+    const socket = net.connect(Number(url.port), url.hostname, async () => {
+      socket.write(head);
+      for (const piece of pieces) {
+        await new Promise((r) => setTimeout(r, piece.afterMs));
+        if (socket.destroyed) return;
+        socket.write(piece.bytes);
+        lastSent = Date.now();
+      }
+    });
+    socket.on('data', (chunk) => (response += chunk));
+    socket.on('error', () => {}); // a reset after the 408 is the point
+    socket.on('close', () => resolve({ response, closedAfterLastByteMs: Date.now() - lastSent, totalMs: Date.now() - started }));
+    setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connection still open after 20 s; got: ${response}`));
+    }, 20_000).unref();
+  });
+}
+
+describe('#6.9 idle request bodies are cut (BODY_IDLE_TIMEOUT)', () => {
+  let slow: TestServer;
+  let admin: string;
+  let user: string;
+  const host = () => new URL(slow.url).host;
+
+  beforeAll(async () => {
+    slow = await startTestServer({ BODY_IDLE_TIMEOUT: '600ms' });
+    admin = await slow.token('admin');
+    user = await slow.token('user');
+  });
+
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it('#6.9 PUT /uploads that stops sending: 408 and closed, no file kept', async () => {
+    const head = `PUT /uploads/drip.bin HTTP/1.1\r\nHost: ${host()}\r\nAuthorization: Bearer ${admin}\r\nContent-Length: 1000\r\n\r\n`;
+    const result = await slowRequest(slow.url, head, [{ afterMs: 0, bytes: 'x'.repeat(10) }]);
+    expect(result.response).toMatch(/^HTTP\/1\.1 408 /);
+    expect(result.response).toMatch(/BODY_IDLE_TIMEOUT/);
+    expect(result.closedAfterLastByteMs).toBeGreaterThanOrEqual(500);
+    expect(result.closedAfterLastByteMs).toBeLessThan(3_000);
+    await eventually(() => expect(fs.readdirSync(slow.app.runtime.config.uploadDir).filter((name) => name.includes('drip') || name.startsWith('.incoming-'))).toEqual([]));
+  });
+
+  it('#6.9 a chunked PUT that sends nothing: 408 and closed', async () => {
+    const head = `PUT /uploads/chunked.bin HTTP/1.1\r\nHost: ${host()}\r\nAuthorization: Bearer ${admin}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const result = await slowRequest(slow.url, head, []);
+    expect(result.response).toMatch(/^HTTP\/1\.1 408 /);
+    expect(result.totalMs).toBeLessThan(3_000);
+  });
+
+  it('#6.9 POST /graphql with a user token and a body that stalls: 408 and closed', async () => {
+    const body = JSON.stringify({ query: COMPARE });
+    const head = `POST /graphql HTTP/1.1\r\nHost: ${host()}\r\nAuthorization: Bearer ${user}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const result = await slowRequest(slow.url, head, [{ afterMs: 0, bytes: body.slice(0, 10) }]);
+    expect(result.response).toMatch(/^HTTP\/1\.1 408 /);
+    expect(result.closedAfterLastByteMs).toBeLessThan(3_000);
+  });
+
+  it('#6.9 an honest slow upload that keeps sending is not limited, however long it takes', async () => {
+    // 12 pieces 300 ms apart: 3.6 s in all, six times the idle limit, never idle for 600 ms.
+    const pieces = Array.from({ length: 12 }, () => ({ afterMs: 300, bytes: 'y'.repeat(100) }));
+    const head = `PUT /uploads/honest.bin HTTP/1.1\r\nHost: ${host()}\r\nAuthorization: Bearer ${admin}\r\nContent-Length: 1200\r\nConnection: close\r\n\r\n`;
+    const result = await slowRequest(slow.url, head, pieces);
+    expect(result.response).toMatch(/^HTTP\/1\.1 201 /);
+    expect(result.totalMs).toBeGreaterThan(3_000);
+    expect(fs.statSync(path.join(slow.app.runtime.config.uploadDir, 'honest.bin')).size).toBe(1200);
+  });
+
+  it('#6.9 a long operation after the body has arrived is not cut', async () => {
+    // The body arrives at once; the answer may take longer than the idle limit.
+    const response = await new HttpClient(slow.graphqlUrl, user).request(COMPARE);
+    expect(response.status).toBe(200);
+  });
+});
