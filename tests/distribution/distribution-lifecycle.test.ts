@@ -145,6 +145,21 @@ describe('GRADUAL', () => {
   });
 });
 
+describe('HALTED (by a rollback)', () => {
+  it('stops a ramp for good: the pending step does nothing and no admin change revives it', async () => {
+    const { pkg } = await ownerWithPackage(server, admin);
+    const d = await distribute(admin, { packageId: pkg.id, strategy: 'GRADUAL', steps: [{ percentage: 10, holdSeconds: 1 }, { percentage: 100, holdSeconds: 0 }] });
+    const halted = await server.app.services.distribution.haltDistribution({ id: d.id, reason: 'rolled back to 1.0.0' });
+    expect(halted).toMatchObject({ status: 'HALTED', statusReason: 'rolled back to 1.0.0', nextStepAt: null });
+    await sleep(2000);
+    expect(await readDistribution(admin, d.id)).toMatchObject({ status: 'HALTED', percentage: 10, currentStep: 0 });
+    for (const document of [PauseDistributionDocument, ResumeDistributionDocument, CancelDistributionDocument]) {
+      expect(await admin.errorCode(document, { id: d.id })).toBe('CONFLICT');
+    }
+    expect(await eventsFor(d.id, 'distribution-halted')).toEqual(['distribution-created', 'distribution-halted']);
+  });
+});
+
 describe('SCHEDULED', () => {
   it('waits PENDING (not distributed) and goes live at scheduledAt by itself', async () => {
     const { pkg } = await ownerWithPackage(server, admin);

@@ -196,6 +196,17 @@ export class DistributionLifecycle {
     });
   }
 
+  /**
+   * Stops a distribution for good because its release is being rolled back: never offered
+   * again, its ramp and go-live do nothing. CONFLICT when already HALTED or CANCELLED.
+   */
+  async halt({ id, reason }: { id: string; reason: string }): Promise<DistributionRecord> {
+    return this.change(id, 'distribution-halted', (row) => {
+      requireHolding(row, 'halt');
+      return { status: 'HALTED', nextStepAt: null, generation: row.generation + 1, statusReason: reason.slice(0, 2000) };
+    });
+  }
+
   async list(filter: DistributionFilter): Promise<Page<DistributionRecord>> {
     const owner = parseOwner(filter.extensionId, filter.productId, false);
     const limit = pageSize(filter.first);

@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 
 import type { Database } from '../../db/client.js';
-import { BadInputError, NotFoundError } from '../errors.js';
+import { BadInputError } from '../errors.js';
 import { isUuid } from '../ids.js';
 import { parseOwner, type Owner } from '../owner.js';
 import type { ServiceRuntime } from '../runtime.js';
@@ -98,11 +98,14 @@ export class ReportCounter {
   }
 
   recordOffer(distributionId: string, at = new Date()): void {
-    const day = at.toISOString().slice(0, 10);
-    const key = `${distributionId}|${day}`;
+    this.mergeOffer({ distributionId, day: at.toISOString().slice(0, 10), offered: 1 });
+  }
+
+  private mergeOffer(offer: { distributionId: string; day: string; offered: number }): void {
+    const key = `${offer.distributionId}|${offer.day}`;
     const entry = this.offers.get(key);
-    if (entry) entry.offered += 1;
-    else this.offers.set(key, { distributionId, day, offered: 1 });
+    if (entry) entry.offered += offer.offered;
+    else this.offers.set(key, { ...offer });
   }
 
   get pendingRows(): number {
@@ -171,7 +174,7 @@ export class ReportCounter {
       });
     } catch (error) {
       for (const r of reports) this.mergeReport(r);
-      for (const o of offers) for (let i = 0; i < o.offered; i++) this.recordOffer(o.distributionId, new Date(`${o.day}T12:00:00Z`));
+      for (const o of offers) this.mergeOffer(o);
       throw error;
     }
     return result;
@@ -291,11 +294,6 @@ export class DistributionReports {
     return true;
   }
 
-  /** Counts one offer of a distribution (the update check calls this). Synchronous, no I/O. */
-  recordOffer(runtime: ServiceRuntime, distributionId: string): void {
-    reportCounter(runtime).recordOffer(distributionId);
-  }
-
   async flush(): Promise<ReportFlushResult> {
     const runtime = await this.scope.runtime();
     return reportCounter(runtime).flush(runtime.db);
@@ -323,12 +321,6 @@ export class DistributionReports {
     const span = parseDays(days ?? 30);
     const { db } = await this.scope.runtime();
     return selectAdoption(db, { owner, days: span });
-  }
-
-  /** The counts the rollback health gate reads: totals of one distribution. NOT_FOUND for a malformed id. */
-  async countsOf(distributionId: string): Promise<DistributionCounts> {
-    if (!isUuid(distributionId)) throw new NotFoundError('Distribution', String(distributionId));
-    return (await this.totals([distributionId]))[0]!;
   }
 }
 

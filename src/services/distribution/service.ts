@@ -129,6 +129,11 @@ export class DistributionService extends Service {
     return this.lifecycle.cancel(args);
   }
 
+  /** Stops a distribution for good (a rollback of its release): HALTED is never offered again. */
+  haltDistribution(args: { id: string; reason: string }): Promise<DistributionRecord> {
+    return this.lifecycle.halt(args);
+  }
+
   /** The distribution, or null for an unknown id. */
   async getDistribution({ id }: { id: string }): Promise<DistributionRecord | null> {
     if (!isUuid(id)) return null;
@@ -176,6 +181,7 @@ export class DistributionService extends Service {
     return this.reports.flush();
   }
 
+  /** Offer and report totals per distribution, in the ids' order (the rollback health gate reads these). */
   getDistributionCounts({ distributionIds }: { distributionIds: readonly string[] }): Promise<DistributionCounts[]> {
     return this.reports.totals(distributionIds);
   }
