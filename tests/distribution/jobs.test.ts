@@ -77,7 +77,7 @@ const servers: SpawnedServer[] = [];
 const databases: TestDatabase[] = [];
 
 async function spawn(env: Record<string, string>, database: TestDatabase): Promise<SpawnedServer> {
-  const server = await spawnServer({ ...TEST_JOBS, ...env }, database, 60_000);
+  const server = await spawnServer({ ...TEST_JOBS, ...env }, database, 120_000);
   servers.push(server);
   return server;
 }
@@ -95,7 +95,7 @@ describe(`jobs on one server (${usingPostgres ? 'PostgreSQL' : 'PGlite'})`, () =
     database = await createTestDatabase();
     databases.push(database);
     server = await spawn({}, database);
-  }, 90_000);
+  }, 150_000);
 
   it('runs a job within tens of milliseconds of its send (NOTIFY, not the 30 s backstop poll)', async () => {
     const latencies: number[] = [];
@@ -164,7 +164,7 @@ describe(`jobs on one server (${usingPostgres ? 'PostgreSQL' : 'PGlite'})`, () =
     server = await spawn(FAST_RECOVERY, database);
     await sleep(5_000); // past the test queue's 3 s lease plus a supervise pass and a poll
     expect(started([server], name)).toHaveLength(0);
-  }, 60_000);
+  }, 120_000);
 
   it('runs a job again after the process holding it was killed with SIGKILL, once its lease ran out', async () => {
     const name = marker('killed');
@@ -179,7 +179,7 @@ describe(`jobs on one server (${usingPostgres ? 'PostgreSQL' : 'PGlite'})`, () =
     console.log(`[jobs] job of a SIGKILLed process ran again ${again!.time - killedAt} ms after the kill (3 s lease, restart included)`);
     expect(again!.time - killedAt).toBeGreaterThanOrEqual(2_000);
     await server.stop('SIGKILL'); // its handler sleeps a minute
-  }, 90_000);
+  }, 120_000);
 });
 
 describe('jobs across two server processes (PostgreSQL)', () => {
@@ -193,7 +193,7 @@ describe('jobs across two server processes (PostgreSQL)', () => {
     databases.push(database);
     // Started together: both create pg-boss's schema and queues at once.
     [instanceA, instanceB] = await Promise.all([spawn(env, database), spawn(env, database)]);
-  }, 90_000);
+  }, 150_000);
 
   it('runs each key once when both instances send it', async () => {
     const names = Array.from({ length: 10 }, () => marker('both'));
@@ -223,7 +223,7 @@ describe('jobs across two server processes (PostgreSQL)', () => {
     const replacement = await spawn(env, database);
     if (leader === instanceA) instanceA = replacement;
     else instanceB = replacement;
-  }, 60_000);
+  }, 120_000);
 
   it('runs a job held by a SIGKILLed instance on the other instance once its lease ran out', async () => {
     const name = marker('failover');
@@ -236,5 +236,5 @@ describe('jobs across two server processes (PostgreSQL)', () => {
     const [again] = await waitFor(`job ${name} to run on the survivor`, () => started([survivor], name).length > 0 && started([survivor], name), 20_000);
     console.log(`[jobs] job of a SIGKILLed instance ran on the other ${again!.time - killedAt} ms after the kill (3 s lease, 1 s supervise and poll)`);
     expect(again!.jobId).toBe(first!.jobId);
-  }, 60_000);
+  }, 120_000);
 });
