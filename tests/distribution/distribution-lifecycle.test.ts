@@ -62,6 +62,7 @@ describe('IMMEDIATE', () => {
     expect(read).toMatchObject({ id: d.id, status: 'COMPLETED', package: { id: pkg.id, distributedAt: d.startedAt } });
     expect(await eventsFor(d.id, 'distribution-created')).toEqual(['distribution-created']);
     expect(events.find((e) => e.distributionId === d.id)).toEqual({ extensionId, productId: null, distributionId: d.id, reason: 'distribution-created' });
+    expect(events).toContainEqual({ extensionId, productId: null, distributionId: null, reason: 'package-created' });
   });
 });
 
