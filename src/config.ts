@@ -73,6 +73,15 @@ export interface Config {
     /** JOBS_TEST_EVERY_INTERVAL: interval of the test-only recurring task (with JOBS_TEST_QUEUES). */
     testEveryMs: number | undefined;
   };
+  /** Rollback plans (see docs/rollback.md). */
+  rollback: {
+    /** ROLLBACK_REQUIRE_SECOND_APPROVER=true: a plan's approver must differ from its creator (four eyes). Default false. */
+    requireSecondApprover: boolean;
+    /** Lease of an execution job: a plan whose executing process died is resumed by another after this (ROLLBACK_JOB_LEASE, default 60 s). */
+    jobLeaseSeconds: number;
+    /** Test-only (ROLLBACK_TEST_HOLD_STEP, refused in production): the execution stops before doing this step's work, forever. */
+    testHoldStep: string | undefined;
+  };
   /** S3-compatible store (providers s3, cloudfront, cloudflare/R2). */
   s3: {
     endpoint: string | undefined;
@@ -273,6 +282,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   const distribution = { reportFlushMs: duration('DISTRIBUTION_REPORT_FLUSH_INTERVAL', 5_000, 50) };
 
+  const secondApproverText = text('ROLLBACK_REQUIRE_SECOND_APPROVER');
+  if (secondApproverText !== undefined && !['true', 'false'].includes(secondApproverText)) bad('ROLLBACK_REQUIRE_SECOND_APPROVER', secondApproverText, 'expected true or false');
+  const testHoldStep = text('ROLLBACK_TEST_HOLD_STEP');
+  if (testHoldStep !== undefined && isProduction) problems.push('ROLLBACK_TEST_HOLD_STEP is for tests only and refused when NODE_ENV=production');
+  const rollback = {
+    requireSecondApprover: secondApproverText === 'true',
+    jobLeaseSeconds: Math.max(1, Math.round(duration('ROLLBACK_JOB_LEASE', 60_000, 1_000, 3_600_000) / 1000)),
+    testHoldStep,
+  };
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -300,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cdnJobs,
     jobs,
     distribution,
+    rollback,
     s3: {
       endpoint: s3Endpoint,
       bucket: s3Bucket,

@@ -352,6 +352,17 @@ export const rollbackStatus = pgEnum('rollback_status', [
   'CANCELLED',
 ]);
 
+/** One step of a plan's execution as recorded on the plan (the step log). */
+export type RollbackStepRecord = {
+  name: 'halt-distributions' | 'deprecate-version' | 'distribute-target';
+  status: 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED';
+  startedAt: string | null;
+  finishedAt: string | null;
+  message: string | null;
+  /** How many times the step was started (more than once only after a crash or a retry). */
+  attempts: number;
+};
+
 export const rollbackPlans = pgTable(
   'rollback_plans',
   {
@@ -372,8 +383,28 @@ export const rollbackPlans = pgTable(
     executedAt: at('executed_at'),
     completedAt: at('completed_at'),
     error: text('error'),
+    /** The versions the plan names, resolved at creation (null when the version does not exist: a FAILED check). */
+    fromVersionId: uuid('from_version_id').references(() => versions.id),
+    toVersionId: uuid('to_version_id').references(() => versions.id),
+    /** The execution's step log, in order; written in the same transaction as each step's work. */
+    steps: jsonb('steps').$type<RollbackStepRecord[]>().notNull().default([]),
+    /**
+     * Bumped by every execute and retry: the execution job carries the generation it was
+     * enqueued for (its deterministic key) and does nothing once the plan has moved on.
+     */
+    executionGeneration: integer('execution_generation').notNull().default(0),
+    /** The rollback distribution the last step created. */
+    rollbackDistributionId: uuid('rollback_distribution_id').references(() => distributions.id),
+    approvedAt: at('approved_at'),
+    cancelledAt: at('cancelled_at'),
+    cancelledBy: uuid('cancelled_by'),
+    updatedAt: createdAt('updated_at'),
   },
-  (t) => [index('rollback_plans_status_idx').on(t.status), index('rollback_plans_owner_idx').on(t.extensionId, t.productId)],
+  (t) => [
+    index('rollback_plans_status_idx').on(t.status),
+    index('rollback_plans_owner_idx').on(t.extensionId, t.productId),
+    index('rollback_plans_created_idx').on(t.createdAt, t.id),
+  ],
 );
 
 /**

@@ -1,3 +1,4 @@
+import type { RollbackPlanRecord } from '../services/rollback/store.js';
 import type { VersionPublishedEvent } from '../services/versions/service.js';
 
 /**
@@ -17,6 +18,17 @@ export interface TopicPayloads {
    * the change is not tied to one owner or distribution.
    */
   RELEASE_CHANGED: ReleaseChangedEvent;
+  /**
+   * A rollback plan changed status, or a step of its execution started, finished or failed.
+   * Carries the plan as it is after the change (`rollbackPlanStatus` pushes it as is).
+   */
+  ROLLBACK_PLAN_CHANGED: RollbackPlanChangedEvent;
+}
+
+export interface RollbackPlanChangedEvent {
+  /** What happened, e.g. `created`, `approved`, `step-started:halt-distributions`, `completed`. */
+  change: string;
+  plan: RollbackPlanRecord;
 }
 
 export type Topic = keyof TopicPayloads;

@@ -25,6 +25,8 @@ export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<s
     distributions: 'admin',
     adoption: 'admin',
     checkForUpdates: 'user',
+    rollbackPlan: 'admin',
+    rollbackPlans: 'admin',
   },
   Mutation: {
     createVersion: 'admin',
@@ -39,11 +41,17 @@ export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<s
     resumeDistribution: 'admin',
     cancelDistribution: 'admin',
     reportUpdateStatus: 'user',
+    createRollbackPlan: 'admin',
+    approveRollbackPlan: 'admin',
+    executeRollbackPlan: 'admin',
+    cancelRollbackPlan: 'admin',
+    retryRollbackPlan: 'admin',
   },
   Subscription: {
     versionPublished: 'user',
     versionEvents: 'user',
     updateAvailable: 'user',
+    rollbackPlanStatus: 'admin',
   },
 };
 

@@ -10,6 +10,7 @@ import { permissions } from './permissions.js';
 import { CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver } from './resolvers/cdnResolver.js';
 import { DistributionResolver, DistributionStatsResolver, UpdatePackageResolver, VersionPackagesResolver } from './resolvers/distributionResolver.js';
 import { UpdateCheckResolver } from './resolvers/updateCheckResolver.js';
+import { RollbackResolver } from './resolvers/rollbackResolver.js';
 import { VersionResolver } from './resolvers/versionResolver.js';
 import { scalarsMap } from './scalars.js';
 
@@ -23,6 +24,7 @@ export const resolvers = [
   DistributionResolver,
   DistributionStatsResolver,
   UpdateCheckResolver,
+  RollbackResolver,
 ] as const;
 
 /**

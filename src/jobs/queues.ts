@@ -13,7 +13,10 @@ export interface QueuePayloads {
   'distribution.ramp-step': RampStepJob;
   /** Takes a scheduled distribution live. */
   'distribution.go-live': GoLiveJob;
-  // ROLLBACK (later) adds 'rollback.execute': { planId: string };
+  /** Runs (or resumes) a rollback plan's steps; `generation` is the plan's execution generation it was sent for. */
+  'rollback.execute': { planId: string; generation: number };
+  /** Executes an approved SCHEDULED rollback plan at its scheduledAt (sent with startAfter). */
+  'rollback.scheduled': { planId: string };
 
   /** Test-only (registered when JOBS_TEST_QUEUES=1): logs its start and end, sleeps in between. */
   'test.record': { marker: string; sleepMs?: number; sentAt?: number };

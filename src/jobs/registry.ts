@@ -1,4 +1,5 @@
 import type { Services } from '../services/index.js';
+import { rollbackQueues } from '../services/rollback/jobs.js';
 import type { ServiceRuntime } from '../services/runtime.js';
 import { scheduleCdnJobs } from './cdnJobs.js';
 import type { JobRegistration } from './engine.js';
@@ -42,7 +43,7 @@ const QUEUES: AnyQueueDefinition[] = [
 export async function startJobs({ runtime, services, work = true }: JobContext & { work?: boolean }): Promise<void> {
   const { jobs, config } = runtime;
   const context: JobContext = { runtime, services };
-  const definitions = config.jobs.testQueues ? [...QUEUES, testRecordQueue] : QUEUES;
+  const definitions: AnyQueueDefinition[] = [...QUEUES, ...rollbackQueues(config), ...(config.jobs.testQueues ? [testRecordQueue] : [])];
   for (const definition of definitions) register(definition, context);
   scheduleCdnJobs(jobs, services.cdn, config);
   // Client report and offer counts are this instance's in-memory tallies: each instance writes its own.

@@ -1,5 +1,6 @@
 import { CdnIntegrationService } from './cdn/service.js';
 import { DistributionService } from './distribution/service.js';
+import { RollbackAutomationService } from './rollback/service.js';
 import type { RuntimeSource } from './runtime.js';
 import { VersionManagementService } from './versions/service.js';
 
@@ -8,12 +9,15 @@ export interface Services {
   versions: VersionManagementService;
   cdn: CdnIntegrationService;
   distribution: DistributionService;
+  rollback: RollbackAutomationService;
 }
 
 export function createServices(runtime: RuntimeSource): Services {
+  const cdn = new CdnIntegrationService(runtime);
   return {
     versions: new VersionManagementService(runtime),
-    cdn: new CdnIntegrationService(runtime),
+    cdn,
     distribution: new DistributionService(runtime),
+    rollback: new RollbackAutomationService(runtime, { cdn }),
   };
 }
