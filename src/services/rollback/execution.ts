@@ -51,7 +51,7 @@ const STEPS: Record<StepName, StepWork> = {
 
   async 'deprecate-version'({ tx, runtime, plan, now }) {
     if (!plan.fromVersionId) throw new Error(`version ${plan.fromVersion} is not on record`);
-    const row = await versionStore.markDeprecated(tx as never, {
+    const row = await versionStore.markDeprecated(tx, {
       id: plan.fromVersionId,
       reason: `Rolled back to ${plan.toVersion} (rollback plan ${plan.id}): ${plan.reason}`,
       deprecatedBy: plan.approvedBy ?? plan.createdBy,
