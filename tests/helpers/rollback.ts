@@ -6,17 +6,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { and, eq } from 'drizzle-orm';
 
 import type { LocalCdnProvider } from '../../src/cdn/local.js';
-import { distributions, updatePackages, versions } from '../../src/db/schema.js';
-import { CreateVersionDocument, RollbackPlanDocument, type ChangelogEntryInput, type RollbackPlanFieldsFragment } from '../generated/graphql.js';
+import { cdnFiles, distributions, updatePackages } from '../../src/db/schema.js';
+import { CreateUpdatePackageDocument, CreateVersionDocument, DistributeUpdateDocument, RollbackPlanDocument, type ChangelogEntryInput, type RollbackPlanFieldsFragment } from '../generated/graphql.js';
 import type { HttpClient } from './client.js';
 import type { TestServer } from './server.js';
 
 /**
- * A release history to roll back: versions created over GraphQL, one full package per version
- * stored through the CDN service (real bytes in the provider), and a live distribution per
- * package. Packages and distributions are written with the server's own database handle: the
- * distribution API lands separately, and these rows are exactly what it stores.
+ * A release history to roll back, built through the API: versions, one full package per version
+ * (real bytes stored through the CDN provider) and an IMMEDIATE distribution per package.
  */
+/** The release every seeded package upgrades from (never distributed). */
+export const BASE_VERSION = '0.0.1';
+
 export interface SeededVersion {
   version: string;
   versionId: string;
@@ -37,8 +38,10 @@ export interface SeedOptions {
 
 export async function seedReleases(server: TestServer, extensionId: string, list: string[], options: SeedOptions = {}): Promise<Record<string, SeededVersion>> {
   const admin = await server.client('admin');
-  const { runtime, services } = server.app;
+  const { runtime } = server.app;
   const seeded: Record<string, SeededVersion> = {};
+  // A full package names a lower version it upgrades from: a base release below all of them.
+  await admin.data(CreateVersionDocument, { input: { version: BASE_VERSION, extensionId } });
   for (const version of list) {
     const created = await admin.data(CreateVersionDocument, { input: { version, extensionId, changelog: options.changelog?.[version] ?? [{ type: 'ADDED', description: `Release ${version}` }] } });
     const versionId = created.createVersion.id;
@@ -47,37 +50,21 @@ export async function seedReleases(server: TestServer, extensionId: string, list
       continue;
     }
     const bytes = crypto.randomBytes(64 * 1024 + version.length);
-    const relative = `${extensionId}-${version}.zip`;
+    const packagePath = `${extensionId}-${version}.zip`;
     await fs.mkdir(runtime.config.uploadDir, { recursive: true });
-    await fs.writeFile(path.join(runtime.config.uploadDir, relative), bytes);
-    const file = await services.cdn.uploadFile(relative, relative, null, null);
-    const [row] = await runtime.db.select({ sortKey: versions.sortKey }).from(versions).where(eq(versions.id, versionId));
-    const [pkg] = await runtime.db
-      .insert(updatePackages)
-      .values({
-        fromVersion: version,
-        toVersion: version,
-        toVersionId: versionId,
-        toSortKey: row!.sortKey,
-        extensionId,
-        cdnFileId: file.id,
-        packageUrl: file.cdnUrl,
-        packageSize: file.fileSize,
-        checksum: file.checksum,
-        targetChecksum: file.checksum,
-        isDelta: false,
-      })
-      .returning();
+    await fs.writeFile(path.join(runtime.config.uploadDir, packagePath), bytes);
+    const { createUpdatePackage: pkg } = await admin.data(CreateUpdatePackageDocument, { input: { extensionId, fromVersion: BASE_VERSION, toVersion: version, isDelta: false, packagePath } });
+    const [row] = await runtime.db
+      .select({ cdnFileId: updatePackages.cdnFileId, storageKey: cdnFiles.storageKey })
+      .from(updatePackages)
+      .innerJoin(cdnFiles, eq(cdnFiles.id, updatePackages.cdnFileId))
+      .where(eq(updatePackages.id, pkg.id));
+    const file = { id: row!.cdnFileId!, storageKey: row!.storageKey };
     let distributionId: string | null = null;
     if (!options.notLive?.includes(version)) {
-      const now = new Date();
-      const [distribution] = await runtime.db
-        .insert(distributions)
-        .values({ packageId: pkg!.id, extensionId, strategy: 'IMMEDIATE', status: 'COMPLETED', percentage: 100, salt: crypto.randomBytes(8).toString('hex'), startedAt: now, completedAt: now })
-        .returning();
-      distributionId = distribution!.id;
+      distributionId = (await admin.data(DistributeUpdateDocument, { input: { packageId: pkg.id, strategy: 'IMMEDIATE' } })).distributeUpdate.id;
     }
-    seeded[version] = { version, versionId, packageId: pkg!.id, distributionId, cdnFileId: file.id, storageKey: file.storageKey, bytes };
+    seeded[version] = { version, versionId, packageId: pkg.id, distributionId, cdnFileId: file.id, storageKey: file.storageKey, bytes };
   }
   return seeded;
 }

@@ -5,6 +5,8 @@ import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { DbExecutor } from '../../db/client.js';
 import { distributions, updatePackages, type RampStepRecord } from '../../db/schema.js';
 import type { EventBus } from '../../events/eventBus.js';
+import type { JobEngine } from '../../jobs/engine.js';
+import { RAMP_STEP_QUEUE, rampStepKey } from './jobs.js';
 import { HOLDING_STATUSES, toDistributionRecord, type DistributionRecord } from './store.js';
 
 /**
@@ -48,6 +50,8 @@ export interface RollbackDistributionArgs {
   reason: string;
   createdBy: string | null;
   events: EventBus;
+  /** Enqueues the ramp's next step (GRADUAL) in the same transaction. */
+  jobs: Pick<JobEngine, 'send'>;
   now: Date;
 }
 
@@ -57,7 +61,7 @@ export interface RollbackDistributionArgs {
  * release) is cancelled first, recorded as superseded: a package has one live distribution.
  */
 export async function distributeRollback(tx: DbExecutor, args: RollbackDistributionArgs): Promise<DistributionRecord> {
-  const { packageId, strategy, ramp, reason, createdBy, events, now } = args;
+  const { packageId, strategy, ramp, reason, createdBy, events, jobs, now } = args;
   const [pkg] = await tx.select().from(updatePackages).where(eq(updatePackages.id, packageId)).for('update');
   if (!pkg) throw new Error(`update package ${packageId} does not exist`);
   const superseded = await tx
@@ -87,6 +91,11 @@ export async function distributeRollback(tx: DbExecutor, args: RollbackDistribut
       createdBy,
     })
     .returning();
+  if (row!.status === 'ACTIVE' && row!.nextStepAt) {
+    // The ramp advances like any distribution's: distributions.ts applies each step.
+    const job = { distributionId: row!.id, step: 1, generation: row!.generation };
+    await jobs.send(RAMP_STEP_QUEUE, job, { key: rampStepKey(job), startAfter: row!.nextStepAt, tx });
+  }
   await tx.update(updatePackages).set({ distributedAt: now }).where(and(eq(updatePackages.id, packageId), isNull(updatePackages.distributedAt)));
   for (const old of superseded) {
     await events.publish('RELEASE_CHANGED', { extensionId: old.extensionId, productId: old.productId, distributionId: old.id, reason: 'distribution-cancelled' }, { tx });

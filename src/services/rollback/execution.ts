@@ -74,6 +74,7 @@ const STEPS: Record<StepName, StepWork> = {
       reason: `rollback plan ${plan.id}: ${plan.fromVersion} → ${plan.toVersion}`,
       createdBy: plan.approvedBy ?? plan.createdBy,
       events: runtime.events,
+      jobs: runtime.jobs,
       now,
     });
     return {
