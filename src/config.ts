@@ -47,6 +47,8 @@ export interface Config {
   logLevel: string;
   /** Largest accepted GraphQL request body in bytes (default 1 MiB). */
   maxRequestBytes: number;
+  /** Most subscriptions one WebSocket may hold at once (WS_MAX_SUBSCRIPTIONS, default 100). */
+  wsMaxSubscriptions: number;
   /** Regions every upload is replicated to (`CDN_REGIONS=us-east,eu-west`); default one region, `default`. */
   cdnRegions: string[];
   /** Background CDN work, in milliseconds. */
@@ -210,6 +212,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else maxRequestBytes = parsed;
   }
 
+  let wsMaxSubscriptions = 100;
+  const wsMaxText = text('WS_MAX_SUBSCRIPTIONS');
+  if (wsMaxText !== undefined) {
+    wsMaxSubscriptions = Number(wsMaxText);
+    if (!/^\d+$/.test(wsMaxText) || wsMaxSubscriptions < 1 || wsMaxSubscriptions > 100_000) bad('WS_MAX_SUBSCRIPTIONS', wsMaxText, 'expected a whole number from 1 to 100000');
+  }
+
   const logLevel = (text('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     bad('LOG_LEVEL', logLevel, 'expected one of fatal, error, warn, info, debug, trace, silent');
@@ -315,6 +324,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     logLevel,
     maxRequestBytes,
+    wsMaxSubscriptions,
     cdnRegions,
     cdnJobs,
     jobs,

@@ -84,7 +84,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   server.keepAliveTimeout = 5_000;
 
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
-  const wsDisposable = serveGraphQLOverWebSocket({ schema, wsServer, verifier, isProduction: config.isProduction, metrics, log, createContext: makeContext });
+  const wsDisposable = serveGraphQLOverWebSocket({ schema, wsServer, verifier, isProduction: config.isProduction, metrics, log, createContext: makeContext, maxSubscriptionsPerSocket: config.wsMaxSubscriptions });
 
   const fastPath = new GraphQLFastPath({ schema: executableSchema, validationRules, isProduction: config.isProduction, metrics, log, createContext: makeContext });
   const graphqlHttp = new GraphQLHttpHandler({

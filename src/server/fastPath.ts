@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import type { Caller } from '../auth/tokens.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
+import { checkOperationLimits } from '../graphql/limits.js';
 import { assertAccess, PERMISSIONS, type Access } from '../graphql/permissions.js';
 import { DomainError, ErrorCode } from '../services/errors.js';
 import { Metrics } from './metrics.js';
@@ -33,7 +34,8 @@ import { Metrics } from './metrics.js';
  *
  * It keeps every rule Apollo's path keeps: the caller is authenticated before this runs
  * (graphqlHttp.ts); root fields are checked against the same PERMISSIONS table shield is
- * built from; validation, depth, alias and cost limits are the same rules; errors go through
+ * built from; validation, depth and alias limits are the same rules, and cost and input limits
+ * the same `checkOperationLimits`; errors go through
  * the same `formatError`; metrics and error logs are the same. Whatever it is not sure to
  * answer exactly as Apollo would — a document seen for the first time, an invalid one, a
  * mutation or subscription, introspection, a denied field, a variable that does not coerce,
@@ -74,6 +76,8 @@ interface Prepared {
   /** Never handled here (invalid, not a query, introspection, no access rule…): Apollo answers. */
   apolloOnly?: boolean;
   rootFields?: { name: string; access: Access | undefined }[];
+  /** Kept when the operation has variables: its cost and inputs are checked per request. */
+  document?: DocumentNode;
   countOperation?: { inc(): void };
   observeLatency?: { observe(seconds: number): void };
 }
@@ -128,6 +132,10 @@ export class GraphQLFastPath {
       } catch {
         return false; // Apollo (shield) reports the denial in its usual shape
       }
+    }
+    // Cost and input limits depend on the variables: over them, Apollo answers the refusal.
+    if (prepared.document && checkOperationLimits(this.options.schema, prepared.document, variables as Record<string, unknown> | undefined, operationName || undefined).length > 0) {
+      return false;
     }
 
     const context = this.options.createContext(caller, requestId);
@@ -195,6 +203,12 @@ export class GraphQLFastPath {
     const fragments = new Map<string, FragmentDefinitionNode>();
     for (const definition of document.definitions) {
       if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+    }
+    // Without variables the cost and inputs are those of the text: checked once, here.
+    if (operation.variableDefinitions?.length) prepared.document = document;
+    else if (checkOperationLimits(schema, document, undefined, operationName || undefined).length > 0) {
+      prepared.apolloOnly = true;
+      return;
     }
     const names = rootFieldNames(operation.selectionSet, fragments);
     // Introspection follows Apollo's own switch (off in production): leave it to Apollo.

@@ -3,14 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import type { GraphQLSchema } from 'graphql';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import type { Server } from 'node:http';
 
 import { TokenVerifier, type Caller } from '../auth/tokens.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { formatError, INTERNAL_MESSAGE } from '../graphql/errors.js';
-import { validationRules } from '../graphql/limits.js';
+import { checkOperationLimits, validationRules } from '../graphql/limits.js';
 import { DomainError, ErrorCode } from '../services/errors.js';
 import type { GraphQLFastPath, GraphQLRequestBody } from './fastPath.js';
 import { Metrics } from './metrics.js';
@@ -68,6 +68,25 @@ function observabilityPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContex
 }
 
 /**
+ * The limits that need the variables (cost, input text and nesting), checked once Apollo has
+ * parsed, validated and picked the operation, before anything executes. Answered with HTTP 400.
+ */
+function operationLimitsPlugin(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ schema, document, request, operationName }) {
+          const [error] = checkOperationLimits(schema, document, request.variables, operationName);
+          if (error) {
+            throw new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 400 } } });
+          }
+        },
+      };
+    },
+  };
+}
+
+/**
  * GraphQL over HTTP on plain node:http through Apollo's integration API (Express halves
  * throughput here). Authenticates before Apollo runs: no token, no GraphQL.
  */
@@ -90,6 +109,7 @@ export class GraphQLHttpHandler {
         ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer }),
         ...(options.isProduction ? [ApolloServerPluginLandingPageDisabled()] : []),
         observabilityPlugin(options.metrics),
+        operationLimitsPlugin(),
         ...((options.plugins ?? []) as ApolloServerPlugin<GraphQLContext>[]),
       ],
     });

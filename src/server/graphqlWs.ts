@@ -22,7 +22,7 @@ import type { WebSocketServer } from 'ws';
 import { onTokenExpiry, TokenVerifier, type Caller } from '../auth/tokens.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { formatErrors } from '../graphql/errors.js';
-import { validationRules } from '../graphql/limits.js';
+import { checkOperationLimits, validationRules } from '../graphql/limits.js';
 import { assertAccess, PERMISSIONS } from '../graphql/permissions.js';
 import { DomainError, ErrorCode } from '../services/errors.js';
 import { Metrics } from './metrics.js';
@@ -35,7 +35,15 @@ export interface GraphQLWsOptions {
   metrics: Metrics;
   log: Logger;
   createContext(caller: Caller, requestId: string): GraphQLContext;
+  /**
+   * Most subscriptions one socket may hold at once (WS_MAX_SUBSCRIPTIONS, default 100). One
+   * more is refused with BAD_USER_INPUT naming the limit; the socket and its other
+   * subscriptions carry on.
+   */
+  maxSubscriptionsPerSocket?: number;
 }
+
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET = 100;
 
 interface SocketState {
   caller?: Caller;
@@ -80,6 +88,7 @@ function rootFields(document: DocumentNode, selectionSet: SelectionSetNode, seen
  */
 export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
   const { schema, verifier, metrics, log, isProduction } = options;
+  const maxSubscriptions = options.maxSubscriptionsPerSocket ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET;
   // As on HTTP (Apollo's `introspection: !isProduction`): no schema introspection in production.
   const rules = [...specifiedRules, ...validationRules, ...(isProduction ? [NoSchemaIntrospectionCustomRule] : [])];
   // Introspection fields are governed by the rule above, not by PERMISSIONS.
@@ -130,6 +139,16 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
           }
         } catch (error) {
           return [error as GraphQLError];
+        }
+        const limitErrors = checkOperationLimits(schema, document, payload.variables, payload.operationName);
+        if (limitErrors.length > 0) return limitErrors;
+        if (operation.operation === 'subscription' && state.subscriptions.size >= maxSubscriptions) {
+          return [
+            new GraphQLError(
+              `This connection already has ${state.subscriptions.size} subscriptions, the most one WebSocket may hold (WS_MAX_SUBSCRIPTIONS=${maxSubscriptions}): complete one first, or open another connection`,
+              { extensions: { code: ErrorCode.BAD_USER_INPUT, limit: maxSubscriptions } },
+            ),
+          ];
         }
         const requestId = `${state.connectionId}:${id}`;
         if (operation.operation === 'subscription') {

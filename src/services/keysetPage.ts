@@ -2,9 +2,8 @@ import { and, count, desc, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 
 import type { Database } from '../db/client.js';
-import { BadInputError } from './errors.js';
 import { isUuid } from './ids.js';
-import { toPage, type Page } from './pagination.js';
+import { decodeCursor, invalidCursor, toPage, type Page } from './pagination.js';
 
 /**
  * Newest-first lists over tables keyed by a uuid `id`: the cursor names the last row seen, and
@@ -21,13 +20,9 @@ export interface NewestFirstOrder {
 
 /** The row id a list cursor names (base64url JSON `[id]`). BAD_USER_INPUT for anything else. */
 export function decodeIdCursor(cursor: string): string {
-  try {
-    const position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(position) && position.length === 1 && isUuid(position[0])) return position[0];
-  } catch {
-    // fall through
-  }
-  throw new BadInputError('after is not a cursor returned by this list: pass pageInfo.endCursor unchanged', { field: 'after' });
+  const [id] = decodeCursor(cursor, 1) as [string];
+  if (!isUuid(id)) throw invalidCursor();
+  return id;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { BadInputError } from './errors.js';
+import { storableTextProblem } from './text.js';
 
 /** One page of a list, newest (or highest) first. */
 export interface Page<T> {
@@ -32,16 +33,31 @@ export function encodeCursor(position: unknown[]): string {
   return Buffer.from(JSON.stringify(position)).toString('base64url');
 }
 
+/** The error for a cursor this list did not hand out (forged, truncated, or from another list). */
+export function invalidCursor(): BadInputError {
+  return new BadInputError('after is not a cursor returned by this list: pass pageInfo.endCursor unchanged', { field: 'after' });
+}
+
+/** Longest cursor any list hands out is well under this; longer ones are refused unread. */
+const MAX_CURSOR_LENGTH = 1024;
+
+/**
+ * The `arity` strings of a cursor. Only its shape (and that each string is text the database
+ * can hold) is checked here: each list checks that the strings are what it put there (a uuid,
+ * a sort key) before they reach SQL.
+ */
 export function decodeCursor(cursor: string, arity: number): string[] {
+  if (typeof cursor !== 'string' || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]*$/.test(cursor)) throw invalidCursor();
   try {
     const position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(position) && position.length === arity && position.every((p) => typeof p === 'string')) {
+    // Text SQL cannot take (NUL) never leaves here, whatever list the cursor is for.
+    if (Array.isArray(position) && position.length === arity && position.every((p) => typeof p === 'string' && storableTextProblem(p) === null)) {
       return position as string[];
     }
   } catch {
     // fall through
   }
-  throw new BadInputError('after is not a cursor returned by this list: pass pageInfo.endCursor unchanged', { field: 'after' });
+  throw invalidCursor();
 }
 
 /** Builds a page from `limit + 1` fetched rows. */

@@ -14,13 +14,13 @@ import { startTestServer, uniqueId, type TestServer } from '../helpers/server.js
 
 const DEEP_QUERY = `{ __type(name: "Query") { fields { type { ${'ofType { '.repeat(QUERY_LIMITS.maxDepth)}name${' }'.repeat(QUERY_LIMITS.maxDepth)} } } } }`;
 const ALIAS_QUERY = `{ ${Array.from({ length: QUERY_LIMITS.maxAliases + 1 }, (_, i) => `a${i}: compareVersions(version1: "1.0.${i}", version2: "1.0.0") { result }`).join(' ')} }`;
-// A literal page size multiplies the cost of everything selected under it.
-const COSTLY_QUERY = `{ versions(extensionId: "x", first: 200) { nodes { id version major minor patch prerelease build extensionId productId releaseNotes isStable isDeprecated releasedAt releasedBy metadata } } }`;
+// A page size and a number of days multiply the cost of everything selected under them.
+const COSTLY_QUERY = `{ cdnFiles(first: 200) { nodes { id stats { daily(days: 366) { date downloads bytesServed } } } } }`;
 
 const LIMITS: [string, string, RegExp][] = [
   ['depth', DEEP_QUERY, new RegExp(`depth limit of ${QUERY_LIMITS.maxDepth} exceeded`)],
   ['aliases', ALIAS_QUERY, new RegExp(`Aliases limit of ${QUERY_LIMITS.maxAliases} exceeded, found ${QUERY_LIMITS.maxAliases + 1}`)],
-  ['cost', COSTLY_QUERY, new RegExp(`Cost limit of ${QUERY_LIMITS.maxCost} exceeded`)],
+  ['cost', COSTLY_QUERY, new RegExp(`Query cost \\d+ exceeds the limit of ${QUERY_LIMITS.maxCost}`)],
 ];
 
 const codesOf = (errors: GraphQLResponse<unknown>['errors']) => (errors ?? []).map((error) => error.extensions?.code);

@@ -3,7 +3,7 @@ import { isUuid } from '../ids.js';
 import { describeOwner, parseOwner, type Owner } from '../owner.js';
 import { decodeCursor, pageSize, toPage, type Page, type PageRequest } from '../pagination.js';
 import type { ServiceRuntime } from '../runtime.js';
-import { parseVersion, type ParsedVersion } from '../versions/semverOrder.js';
+import { isSortKey, parseVersion, type ParsedVersion } from '../versions/semverOrder.js';
 import { releaseChanged } from './events.js';
 import type { DistributionScope } from './scope.js';
 import {
@@ -131,7 +131,7 @@ export class DistributionPackages {
 
 function parsePackageCursor(cursor: string): [string, string] {
   const [sortKey, id] = decodeCursor(cursor, 2) as [string, string];
-  if (!isUuid(id)) throw new BadInputError('after is not a cursor returned by this list: pass pageInfo.endCursor unchanged', { field: 'after' });
+  if (!isSortKey(sortKey) || !isUuid(id)) throw new BadInputError('after is not a cursor returned by this list: pass pageInfo.endCursor unchanged', { field: 'after' });
   return [sortKey, id];
 }
 

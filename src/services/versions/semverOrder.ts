@@ -51,6 +51,15 @@ export function precedenceKey(v: Pick<ParsedVersion, 'major' | 'minor' | 'patch'
   return `${core}-${v.prerelease.split('.').map(identifierKey).join('\x01')}`;
 }
 
+// What precedenceKey produces: three 16-digit parts, then '~' or '-' and identifier keys of
+// SemVer identifier characters joined by \x01.
+const SORT_KEY = /^\d{16}\.\d{16}\.\d{16}(?:~|-[0-9A-Za-z-\x01]{1,600})$/;
+
+/** Is this a key precedenceKey could have produced? (Cursors carry one; a forged one must not reach SQL.) */
+export function isSortKey(value: unknown): value is string {
+  return typeof value === 'string' && SORT_KEY.test(value);
+}
+
 /** Parses a strict SemVer 2.0.0 string; throws BAD_USER_INPUT naming the field otherwise. */
 export function parseVersion(input: string, field = 'version'): ParsedVersion {
   const text = typeof input === 'string' ? input : '';

@@ -3,10 +3,11 @@ import { BadInputError, ConflictError, isUniqueViolation, NotFoundError } from '
 import { isUuid } from '../ids.js';
 import { parseMetadata } from '../metadata.js';
 import { describeOwner, parseOwner, type Owner } from '../owner.js';
-import { decodeCursor, pageSize, toPage, type Page, type PageRequest } from '../pagination.js';
+import { decodeCursor, invalidCursor, pageSize, toPage, type Page, type PageRequest } from '../pagination.js';
 import type { EventStream } from '../../events/stream.js';
 import { Service, type RuntimeSource } from '../runtime.js';
-import { compareVersions, parseVersion, type VersionComparisonResult } from './semverOrder.js';
+import { assertStorableText } from '../text.js';
+import { compareVersions, isSortKey, parseVersion, type VersionComparisonResult } from './semverOrder.js';
 import * as store from './store.js';
 import type { VersionRecord } from './store.js';
 
@@ -63,10 +64,12 @@ export function parseChangelog(entries: ChangelogEntryInput[] | null | undefined
     if (description.length === 0 || description.length > LIMITS.description) {
       throw new BadInputError(`${field}.description must be 1–${LIMITS.description} characters`, { field: `${field}.description` });
     }
+    assertStorableText(description, `${field}.description`);
     const scope = entry.scope === undefined || entry.scope === null ? null : String(entry.scope).trim();
     if (scope !== null && (scope.length === 0 || scope.length > LIMITS.scope)) {
       throw new BadInputError(`${field}.scope must be 1–${LIMITS.scope} characters when given`, { field: `${field}.scope` });
     }
+    if (scope !== null) assertStorableText(scope, `${field}.scope`);
     return { type: type as ChangeType, description, scope, breaking: entry.breaking === true };
   });
 }
@@ -76,7 +79,15 @@ function parseText(value: string | null | undefined, field: string, max: number)
   if (typeof value !== 'string' || value.length > max) {
     throw new BadInputError(`${field} must be text of at most ${max} characters`, { field });
   }
+  assertStorableText(value, field);
   return value;
+}
+
+/** The keyset position a `versions` cursor names: `[sortKey, id]` of the last version seen. BAD_USER_INPUT for anything else. */
+function decodeVersionCursor(cursor: string): { sortKey: string; id: string } {
+  const [sortKey, id] = decodeCursor(cursor, 2) as [string, string];
+  if (!isSortKey(sortKey) || !isUuid(id)) throw invalidCursor();
+  return { sortKey, id };
 }
 
 /** Largest major/minor/patch stored (GraphQL Int). */
@@ -182,11 +193,7 @@ export class VersionManagementService extends Service {
       includeDeprecated: filter.includeDeprecated !== false,
     };
     const limit = pageSize(filter.first);
-    let after: { sortKey: string; id: string } | null = null;
-    if (filter.after) {
-      const [sortKey, id] = decodeCursor(filter.after, 2) as [string, string];
-      after = { sortKey, id };
-    }
+    const after = filter.after ? decodeVersionCursor(filter.after) : null;
     const { db } = await this.runtime();
     const { rows, totalCount } = await store.selectPage(db, { scope, limit, after });
     return toPage(rows, limit, totalCount, (row) => [row.sortKey, row.id]);
@@ -212,6 +219,7 @@ export class VersionManagementService extends Service {
     if (why.length === 0 || why.length > LIMITS.reason) {
       throw new BadInputError(`reason must be 1–${LIMITS.reason} characters: say why clients must not get this version`, { field: 'reason' });
     }
+    assertStorableText(why, 'reason');
     if (!isUuid(id)) throw new NotFoundError('Version', id);
     const { db, events } = await this.runtime();
     const updated = await db.transaction(async (tx) => {
