@@ -64,6 +64,8 @@ function bearerMatches(header: string | undefined, expected: string): boolean {
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
   const runtime = await createRuntime(config, log);
   const services = createServices(runtime);
+  // Before taking requests: what a crashed predecessor left half-written (the sweep repeats this).
+  await services.cdn.removeStaleTempFiles();
   const jwtSecret = config.jwtJwksUrl ? config.jwtSecret : (config.jwtSecret ?? localJwtSecret(config.dataDir));
   const verifier = new CachingTokenVerifier({
     secret: jwtSecret,
@@ -143,6 +145,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     ...cdnRoutes({ config, cdn: services.cdn, verifier, log }),
   ];
 
+  // Handlers still running, so a shutdown can let them clean up (an upload cut off removes its temp file).
+  const inFlight = new Set<Promise<unknown>>();
   server.on('request', (req, res) => {
     const requestId = requestIdOf(req);
     res.setHeader('x-request-id', requestId);
@@ -160,13 +164,15 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     if (!methods.includes(req.method ?? '')) {
       return sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` }, { allow: methods.join(', ') });
     }
-    Promise.resolve(route.handle(req, res, { requestId, url })).catch((error: unknown) => {
+    const handling = Promise.resolve(route.handle(req, res, { requestId, url })).catch((error: unknown) => {
       // A body cut for idleness makes its handler fail on the closed stream: already answered and logged.
       if (timedOut) return void res.destroy();
       log.error({ err: error, requestId, route: route.name }, 'request failed');
       if (!res.headersSent) sendGraphQLError(res, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error', { requestId });
       else res.destroy();
     });
+    inFlight.add(handling);
+    void handling.finally(() => inFlight.delete(handling));
   });
 
   server.on('upgrade', (req, socket, head) => {
@@ -206,6 +212,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         for (const client of wsServer.clients) client.terminate();
         wsServer.close();
         server.closeAllConnections();
+        // Uploads cut off just now are removing their temp files: give them a moment before exiting.
+        await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, 3_000).unref())]);
         await runtime.jobs.stop(); // bounded wait for running handlers and recurring passes
         await services.cdn.close(); // after the last download: its counts are flushed here
         await services.distribution.close(); // after the last request: pending report counts are written

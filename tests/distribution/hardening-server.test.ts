@@ -130,7 +130,7 @@ describe('#6.14 tokens must expire, within JWT_MAX_TTL', () => {
     } finally {
       await Promise.all([strict.close(), lax.close()]);
     }
-  });
+  }, 90_000);
 
   it('#6.14 npm run token mints tokens that pass, and refuses a lifetime the server would refuse', async () => {
     const cli = path.join(repoRoot, 'dist/src/auth/mint-cli.js');
@@ -173,7 +173,7 @@ describe('#6.13 /metrics stays bounded', () => {
     expect(after).not.toMatch(/Made_Up/);
     // The same series counted 2,000 more times: the page grows by a few digits, not by 2,000 series.
     expect(after.length - before.length).toBeLessThan(4_000);
-  });
+  }, 90_000);
 
   it('#6.13 METRICS_TOKEN, when set, makes /metrics need it as a bearer token (401 otherwise)', async () => {
     const guarded = await startTestServer({ METRICS_TOKEN: 'metrics-token-0123456789' });
@@ -187,7 +187,7 @@ describe('#6.13 /metrics stays bounded', () => {
     } finally {
       await guarded.close();
     }
-  });
+  }, 90_000);
 });
 
 /** Descriptors a process holds open on files under `dir` (sockets and the database's own files aside, the CDN's). */
@@ -476,4 +476,119 @@ describe('#6.9 idle request bodies are cut (BODY_IDLE_TIMEOUT)', () => {
     const response = await new HttpClient(slow.graphqlUrl, user).request(COMPARE);
     expect(response.status).toBe(200);
   });
+});
+
+/** Sets a file's times `ageMs` into the past: what a crash long ago would have left. */
+function age(file: string, ageMs: number): void {
+  const then = new Date(Date.now() - ageMs);
+  fs.utimesSync(file, then, then);
+}
+
+const listTemp = (dataDir: string) => {
+  const uploads = path.join(dataDir, 'uploads');
+  const tmp = path.join(dataDir, 'cdn', 'default', 'tmp');
+  const read = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+  return {
+    incoming: read(uploads).filter((name) => name.startsWith('.incoming-')).map((name) => path.join(uploads, name)),
+    parts: read(tmp).map((name) => path.join(tmp, name)),
+  };
+};
+
+async function killed(server: SpawnedServer): Promise<void> {
+  server.process.kill('SIGKILL');
+  if (server.process.exitCode === null && server.process.signalCode === null) await new Promise((resolve) => server.process.once('exit', resolve));
+}
+
+describe('#6.10 crashes leave no orphan bytes', () => {
+  const DAY = 86_400_000;
+
+  it('#6.10 temp files of a kill -9 during PUT /uploads and during uploadCdnFile are removed at start-up and by the sweep, fresh ones of a live writer kept', async () => {
+    const database = await createTestDatabase();
+    const servers: SpawnedServer[] = [];
+    const spawnOne = async (env: Record<string, string> = {}) => {
+      const server = await spawnServer(env, database, 60_000);
+      servers.push(server);
+      return server;
+    };
+    try {
+      const token = await adminToken();
+      // 1. kill -9 while PUT /uploads streams: its .incoming-* file stays behind.
+      const first = await spawnOne();
+      const url = new URL(first.url);
+      const socket = net.connect(Number(url.port), url.hostname);
+      socket.on('error', () => {});
+      socket.write(`PUT /uploads/big.bin HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`);
+      socket.write(Buffer.alloc(1024 * 1024, 1));
+      await eventually(() => expect(listTemp(database.dataDir).incoming.map((file) => fs.statSync(file).size)).toEqual([1024 * 1024]), 20_000);
+      await killed(first);
+      socket.destroy();
+      const [incoming] = listTemp(database.dataDir).incoming;
+      expect(incoming).toBeDefined();
+
+      // 2. kill -9 while uploadCdnFile writes into the local store: its tmp/*.part stays behind.
+      const second = await spawnOne();
+      // Fresh (seconds old): a live instance sharing the directory could be writing it, so start-up keeps it.
+      expect(fs.existsSync(incoming!)).toBe(true);
+      const source = path.join(database.dataDir, 'uploads', 'huge.bin');
+      fs.writeFileSync(source, Buffer.alloc(128 * 1024 * 1024, 3));
+      void new HttpClient(`${second.url}/graphql`, token).request(UPLOAD_FILE, { input: { filePath: 'huge.bin' } }).catch(() => undefined);
+      const tmp = path.join(database.dataDir, 'cdn', 'default', 'tmp');
+      const deadline = Date.now() + 60_000;
+      while (!(fs.existsSync(tmp) && fs.readdirSync(tmp).some((name) => name.endsWith('.part')))) {
+        if (Date.now() > deadline) throw new Error('uploadCdnFile never wrote a .part file');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await killed(second);
+      const parts = listTemp(database.dataDir).parts;
+      expect(parts.some((file) => file.endsWith('.part'))).toBe(true);
+
+      // 3. An hour later (aged by hand), a restart removes them; a live writer's fresh files stay.
+      for (const file of [incoming!, ...parts]) age(file, DAY);
+      const liveIncoming = path.join(database.dataDir, 'uploads', '.incoming-live');
+      const livePart = path.join(tmp, 'live.part');
+      fs.writeFileSync(liveIncoming, 'still being written');
+      fs.writeFileSync(livePart, 'still being written');
+      const third = await spawnOne({ CDN_SWEEP_INTERVAL: '300ms' });
+      expect(listTemp(database.dataDir)).toEqual({ incoming: [liveIncoming], parts: [livePart] });
+      expect(third.output()).toMatch(/removed temp files left by crashed or interrupted uploads/);
+
+      // 4. The sweep does the same without a restart once they too are old.
+      age(liveIncoming, DAY);
+      age(livePart, DAY);
+      await eventually(() => expect(listTemp(database.dataDir)).toEqual({ incoming: [], parts: [] }), 15_000);
+      expect(await third.stop()).toBe(0);
+    } finally {
+      for (const server of servers) if (server.process.exitCode === null && server.process.signalCode === null) await killed(server);
+      await database.drop();
+    }
+  }, 240_000);
+
+  it('#6.10 SIGTERM with slow uploads in flight: the server exits 0 and leaves no .incoming file', async () => {
+    const database = await createTestDatabase();
+    const server = await spawnServer({}, database, 60_000);
+    const sockets: net.Socket[] = [];
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      const token = await adminToken();
+      const url = new URL(server.url);
+      for (let i = 0; i < 3; i++) {
+        const socket = net.connect(Number(url.port), url.hostname);
+        socket.on('error', () => {});
+        sockets.push(socket);
+        socket.write(`PUT /uploads/slow-${i}.bin HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\nContent-Length: 1000000\r\n\r\n`);
+        socket.write('x'.repeat(1000));
+        // One byte every 200 ms: never idle long enough to be cut, never done.
+        timers.push(setInterval(() => !socket.destroyed && socket.write('x'), 200));
+      }
+      await eventually(() => expect(listTemp(database.dataDir).incoming).toHaveLength(3), 20_000);
+      expect(await server.stop('SIGTERM')).toBe(0);
+      expect(listTemp(database.dataDir).incoming).toEqual([]);
+      expect(server.output()).toMatch(/"msg":"stopped"/);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      for (const socket of sockets) socket.destroy();
+      if (server.process.exitCode === null && server.process.signalCode === null) await killed(server);
+      await database.drop();
+    }
+  }, 120_000);
 });

@@ -9,9 +9,10 @@ import type { CdnInvalidations } from './invalidations.js';
 import type { CdnReplicas } from './replicas.js';
 import { LIMITS } from './rules.js';
 import type { CdnScope } from './scope.js';
+import { removeStaleTempFiles, type TempCleanup } from './tempFiles.js';
 import type { CdnFileRow, DeleteOptions } from './types.js';
 
-/** Files leaving the CDN: deleted by a caller, expired, or left behind by a crashed upload. Each has its bytes removed; deleted and expired files also have their URLs invalidated. */
+/** Files leaving the CDN: deleted by a caller, expired, or left behind by a crashed upload (rows and temp files). Each has its bytes removed; deleted and expired files also have their URLs invalidated. */
 export class CdnFileRemoval {
   constructor(
     private readonly scope: CdnScope,
@@ -45,16 +46,22 @@ export class CdnFileRemoval {
    * invalidated; the record stays, reading EXPIRED, and its URL answers 410), and cleans up
    * uploads that crashed (stale UPLOADING rows and whatever bytes they stored). Safe to run twice.
    */
-  async sweepExpired(): Promise<{ expired: number; bytes: number; staleUploads: number }> {
+  async sweepExpired(): Promise<{ expired: number; bytes: number; staleUploads: number; tempFiles: number }> {
     const runtime = await this.scope.runtime();
     const now = new Date();
     const expired = await claimExpired(runtime.db, now);
     const bytes = await this.removeExpired(runtime, expired);
     const staleUploads = await this.removeStaleUploads(runtime, now);
+    const temp = await removeStaleTempFiles(runtime);
     if (expired.length > 0 || staleUploads > 0) {
       runtime.log.info({ expired: expired.length, bytes, staleUploads }, 'cdn expiry sweep removed files');
     }
-    return { expired: expired.length, bytes, staleUploads };
+    return { expired: expired.length, bytes, staleUploads, tempFiles: temp.files };
+  }
+
+  /** Removes temp files that crashed uploads left (./tempFiles.ts); called at start-up and by every sweep. */
+  async removeStaleTempFiles(): Promise<TempCleanup> {
+    return removeStaleTempFiles(await this.scope.runtime());
   }
 
   /** Removes the bytes and invalidates the URLs of files just marked EXPIRED. Resolves the bytes freed. */

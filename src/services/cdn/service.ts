@@ -6,6 +6,7 @@ import { CdnFileReads } from './fileReads.js';
 import { CdnInvalidations } from './invalidations.js';
 import { receiveUpload } from './receiveUpload.js';
 import { CdnFileRemoval } from './removal.js';
+import type { TempCleanup } from './tempFiles.js';
 import { CdnReplicas } from './replicas.js';
 import { CdnStateHolder, type CdnScope } from './scope.js';
 import type {
@@ -119,8 +120,13 @@ export class CdnIntegrationService extends Service {
     return this.removal.deleteFile(id, options);
   }
 
-  sweepExpired(): Promise<{ expired: number; bytes: number; staleUploads: number }> {
+  sweepExpired(): Promise<{ expired: number; bytes: number; staleUploads: number; tempFiles: number }> {
     return this.removal.sweepExpired();
+  }
+
+  /** Removes temp files crashed uploads left in UPLOAD_DIR and the local store (start-up; the sweep does it too). */
+  removeStaleTempFiles(): Promise<TempCleanup> {
+    return this.removal.removeStaleTempFiles();
   }
 
   // ---------------------------------------------------------------- invalidation (./cdn/invalidations.ts)
