@@ -197,6 +197,7 @@ class PgBossJobEngine implements JobEngine {
         await boss.createQueue(queue, queueOptions);
         await boss.updateQueue(queue, queueOptions);
       }
+      if (work && this.database.kind === 'pglite') await this.reclaimOrphans(boss);
       this.state = 'started';
       if (work) {
         this.working = true;
@@ -243,6 +244,21 @@ class PgBossJobEngine implements JobEngine {
     await this.leadership?.close().catch(() => {});
     this.state = 'stopped';
     if (wasStarted) this.log.info('job engine stopped');
+  }
+
+  /**
+   * PGlite has one process per data directory (DATA_DIR lock), so a job still active at start
+   * was held by a process that died (SIGKILL, crash, power loss): it goes back to the queue now
+   * (as a failed attempt, retried while retries are left) instead of waiting out its lease.
+   */
+  private async reclaimOrphans(boss: PgBoss): Promise<void> {
+    for (const queue of this.queues.keys()) {
+      const { rows } = await (boss.getDb() as Db).executeSql(`select id from ${PGBOSS_SCHEMA}.job where name = $1 and state = 'active'`, [queue]);
+      if (rows.length === 0) continue;
+      const ids = rows.map((row: { id: string }) => row.id);
+      await boss.fail(queue, ids, { message: 'the process running this job stopped without finishing it' });
+      this.log.warn({ queue, jobIds: ids }, 'jobs left running by a process that died go back to the queue');
+    }
   }
 
   private addTask(task: RecurringTask): void {
