@@ -43,6 +43,22 @@ export function createLoaders(services: Services): Loaders {
   };
 }
 
+/**
+ * The request's logger and loaders are built on first use: an update check touches neither,
+ * and building seven DataLoaders and a pino child per request was measurable at volume.
+ */
 export function createContext(services: Services, caller: Caller | null, requestId: string, log: Logger): GraphQLContext {
-  return { caller, requestId, log: log.child({ requestId }), services, loaders: createLoaders(services) };
+  let child: Logger | undefined;
+  let loaders: Loaders | undefined;
+  return {
+    caller,
+    requestId,
+    services,
+    get log() {
+      return (child ??= log.child({ requestId }));
+    },
+    get loaders() {
+      return (loaders ??= createLoaders(services));
+    },
+  };
 }
