@@ -149,8 +149,12 @@ describe(`jobs on one server (${usingPostgres ? 'PostgreSQL' : 'PGlite'})`, () =
     expect(delay).toBeLessThan(3_000);
   });
 
-  it('finishes a running job on SIGTERM, exits 0, and does not run it again after a restart', async () => {
+  it('finishes a running job on SIGTERM, exits 0, does not run it again after a restart, and runs a delayed job sent before the restart on time', async () => {
     const name = marker('shutdown');
+    const delayed = marker('delayed-across-restart');
+    const delayMs = 15_000; // longer than a restart, so the job falls due after the new engine started
+    const delayedSentAt = Date.now();
+    expect(await send(server, { data: { marker: delayed }, startAfterMs: delayMs })).toBe(true);
     expect(await send(server, { data: { marker: name, sleepMs: 1_500 } })).toBe(true);
     await waitFor(`job ${name} to start`, () => started([server], name).length > 0);
     const stoppingAt = Date.now();
@@ -161,8 +165,14 @@ describe(`jobs on one server (${usingPostgres ? 'PostgreSQL' : 'PGlite'})`, () =
     const lines = logLines(server).map((line) => line.msg);
     expect(lines.indexOf('test job finished')).toBeLessThan(lines.indexOf('stopped'));
 
-    server = await spawn(FAST_RECOVERY, database);
-    await sleep(5_000); // past the test queue's 3 s lease plus a supervise pass and a poll
+    // The default 30 s backstop poll: the delayed job is found by the look-up at start.
+    server = await spawn({ JOBS_SUPERVISE_INTERVAL: '1s' }, database);
+    const engineStarted = logLines(server).find((line) => line.msg === 'job engine started')!.time;
+    const [ran] = await waitFor(`job ${delayed} to start`, () => started([server], delayed).length > 0 && started([server], delayed), 20_000);
+    console.log(`[jobs] delayed job sent before a restart: due ${delayedSentAt + delayMs - engineStarted} ms after the engine started, ran ${ran!.time - (delayedSentAt + delayMs)} ms after its due time`);
+    expect(ran!.time - delayedSentAt).toBeGreaterThanOrEqual(delayMs);
+    expect(ran!.time - Math.max(delayedSentAt + delayMs, engineStarted)).toBeLessThan(1_500);
+    await sleep(Math.max(0, engineStarted + 5_000 - Date.now())); // past the 3 s lease plus a supervise pass
     expect(started([server], name)).toHaveLength(0);
   }, 120_000);
 
