@@ -11,10 +11,11 @@ import {
   UpdatePackagesDocument,
   UploadCdnFileDocument,
   VersionWithPackagesDocument,
+  VersionsWithPackagesDocument,
 } from '../generated/graphql.js';
 import { putInUploads, randomBytes, sha256 } from '../helpers/cdnFiles.js';
 import type { HttpClient } from '../helpers/client.js';
-import { createPackage, createVersions } from '../helpers/distribution.js';
+import { createPackage, createVersions, recordStatements } from '../helpers/distribution.js';
 import { ADMIN_ID, startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -184,6 +185,24 @@ describe('createUpdatePackage', () => {
     expect(await user.errorCode(CreateUpdatePackageDocument, { input })).toBe('FORBIDDEN');
     expect(await (await server.client(null)).errorCode(UpdatePackagesDocument, { extensionId })).toBe('UNAUTHENTICATED');
     expect((await user.data(UpdatePackagesDocument, { extensionId })).updatePackages.totalCount).toBe(0);
+  });
+});
+
+describe('Version.updatePackages', () => {
+  it('loads the packages of a whole page of versions in one statement', async () => {
+    const extensionId = uniqueId();
+    const targets = ['1.1.0', '1.2.0', '1.3.0', '1.4.0'];
+    await createVersions(admin, extensionId, '1.0.0', ...targets);
+    for (const toVersion of targets) await createPackage(server, admin, { extensionId, fromVersion: '1.0.0', toVersion, size: 32 });
+    const { result, statements } = await recordStatements(server, () => user.data(VersionsWithPackagesDocument, { extensionId }));
+    expect(result.versions.nodes.map((v) => [v.version, v.updatePackages.map((p) => p.toVersion)])).toEqual([
+      ['1.4.0', ['1.4.0']],
+      ['1.3.0', ['1.3.0']],
+      ['1.2.0', ['1.2.0']],
+      ['1.1.0', ['1.1.0']],
+      ['1.0.0', []],
+    ]);
+    expect(statements.filter((text) => text.includes('update_packages'))).toHaveLength(1);
   });
 });
 

@@ -68,3 +68,23 @@ export async function waitForDistribution(
 export async function readDistribution(admin: HttpClient, id: string) {
   return (await admin.data(DistributionDocument, { id })).distribution;
 }
+
+/**
+ * Records the SQL text of every statement the in-process server prepares through Drizzle while
+ * `run` runs (transactions included: their sessions share the prototype patched here).
+ */
+export async function recordStatements<T>(server: TestServer, run: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+  const session = (server.app.runtime.db as unknown as { session: object }).session;
+  const proto = Object.getPrototypeOf(session) as { prepareQuery: (...args: unknown[]) => unknown };
+  const original = proto.prepareQuery;
+  const statements: string[] = [];
+  proto.prepareQuery = function (this: unknown, ...args: unknown[]) {
+    statements.push((args[0] as { sql?: string })?.sql ?? '');
+    return original.apply(this, args);
+  };
+  try {
+    return { result: await run(), statements };
+  } finally {
+    proto.prepareQuery = original;
+  }
+}
