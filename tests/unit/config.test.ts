@@ -164,3 +164,30 @@ describe('bad configuration', () => {
     }
   });
 });
+
+describe('hardening settings (issue 6)', () => {
+  it('#6.14 JWT_MAX_TTL: 30 days by default, any duration from 1m, "unlimited" for none', () => {
+    expect(load().jwtMaxTtlSeconds).toBe(30 * 86_400);
+    expect(load({ JWT_MAX_TTL: '12h' }).jwtMaxTtlSeconds).toBe(43_200);
+    expect(load({ JWT_MAX_TTL: '7d' }).jwtMaxTtlSeconds).toBe(7 * 86_400);
+    expect(load({ JWT_MAX_TTL: 'unlimited' }).jwtMaxTtlSeconds).toBeUndefined();
+    expect(problemsOf({ JWT_MAX_TTL: 'forever' })[0]).toMatch(/^JWT_MAX_TTL="forever" is invalid/);
+    expect(problemsOf({ JWT_MAX_TTL: '30s' })[0]).toMatch(/^JWT_MAX_TTL="30s" is invalid/);
+  });
+
+  it('#6.9 BODY_IDLE_TIMEOUT: 30 s by default, 100 ms to 1 h', () => {
+    expect(load().bodyIdleTimeoutMs).toBe(30_000);
+    expect(load({ BODY_IDLE_TIMEOUT: '2m' }).bodyIdleTimeoutMs).toBe(120_000);
+    expect(problemsOf({ BODY_IDLE_TIMEOUT: '2h' })[0]).toMatch(/^BODY_IDLE_TIMEOUT="2h" is invalid/);
+  });
+
+  it('#6.13 METRICS_TOKEN: unset keeps /metrics public; a set one has at least 16 characters', () => {
+    expect(load().metricsToken).toBeUndefined();
+    expect(load({ METRICS_TOKEN: 'a'.repeat(16) }).metricsToken).toBe('a'.repeat(16));
+    expect(problemsOf({ METRICS_TOKEN: 'short' })[0]).toMatch(/^METRICS_TOKEN is too short/);
+  });
+
+  it('timer durations stay below setTimeout\'s 24.8-day limit', () => {
+    expect(problemsOf({ CDN_SWEEP_INTERVAL: '30d' })[0]).toMatch(/^CDN_SWEEP_INTERVAL="30d" is invalid/);
+  });
+});
