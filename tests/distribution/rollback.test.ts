@@ -354,3 +354,32 @@ describe('four eyes (ROLLBACK_REQUIRE_SECOND_APPROVER=true)', () => {
     }
   });
 });
+
+describe('clients after a rollback', () => {
+  const CHECK = `query($v: String!, $e: ID) { checkForUpdates(currentVersion: $v, extensionId: $e, clientId: "client-1") { fromVersion toVersion isRollback distributionId packageId checksum } }`;
+  const AVAILABLE = `subscription($v: String!, $e: ID) { updateAvailable(currentVersion: $v, extensionId: $e, clientId: "client-1") { fromVersion toVersion isRollback distributionId } }`;
+  type Offer = { fromVersion: string; toVersion: string; isRollback: boolean; distributionId: string; packageId?: string; checksum?: string } | null;
+
+  it('clients on the rolled-back version are offered the target with isRollback: true, over HTTP and over updateAvailable', async () => {
+    const extensionId = uniqueId();
+    const seeded = await seedReleases(server, extensionId, ['1.0.0', '1.1.0']);
+    const user = await server.client('user');
+    expect((await user.data<{ checkForUpdates: Offer }>(CHECK, { v: '1.1.0', e: extensionId })).checkForUpdates).toBeNull();
+    const ws = await server.ws('user');
+    const offers = await subscribe<{ updateAvailable: Offer }>(ws, AVAILABLE, { v: '1.1.0', e: extensionId });
+
+    const plan = await createPlan({ fromVersion: '1.1.0', toVersion: '1.0.0', extensionId });
+    await admin.data(ApproveRollbackPlanDocument, { planId: plan.id });
+    await admin.data(ExecuteRollbackPlanDocument, { planId: plan.id });
+    const done = await waitForPlan(admin, plan.id, (p) => p.status === 'COMPLETED');
+
+    const offer = (await user.data<{ checkForUpdates: Offer }>(CHECK, { v: '1.1.0', e: extensionId })).checkForUpdates;
+    expect(offer).toMatchObject({ fromVersion: '1.1.0', toVersion: '1.0.0', isRollback: true, distributionId: done.rollbackDistributionId, packageId: seeded['1.0.0']!.packageId });
+    const pushed = (await offers.next(10_000)).data!.updateAvailable;
+    expect(pushed).toMatchObject({ fromVersion: '1.1.0', toVersion: '1.0.0', isRollback: true, distributionId: done.rollbackDistributionId });
+    offers.close();
+    // Clients already on the target, or below it, are not sent back and forth.
+    expect((await user.data<{ checkForUpdates: Offer }>(CHECK, { v: '1.0.0', e: extensionId })).checkForUpdates).toBeNull();
+    expect((await user.data<{ checkForUpdates: Offer }>(CHECK, { v: '0.0.1', e: extensionId })).checkForUpdates).toMatchObject({ toVersion: '1.0.0' });
+  });
+});

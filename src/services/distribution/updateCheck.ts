@@ -98,21 +98,22 @@ function applies(release: LiveRelease, query: UpdateCheckQuery): boolean {
 }
 
 /** The release to offer (forward first, then rollback), or undefined. */
-export function chooseRelease(state: ReleaseState, query: UpdateCheckQuery): { release: LiveRelease; mandatory: boolean } | undefined {
+export function chooseRelease(state: ReleaseState, query: UpdateCheckQuery): { release: LiveRelease; mandatory: boolean; rollback: boolean } | undefined {
   const currentKey = query.current.sortKey;
-  // releases: highest target first, a delta before the full package of the same target.
+  // releases: highest target first, a delta before the full package of the same target. A
+  // rollback distribution is its target's live release too (it superseded the original
+  // distribution of the package): clients below the target are offered it forward, as usual.
   for (const release of state.releases) {
     if (release.toSortKey <= currentKey) break;
-    if (release.isRollback) continue;
     if (!applies(release, query)) continue;
-    return { release, mandatory: mandatoryUpTo(state, currentKey, release.toSortKey) };
+    return { release, mandatory: mandatoryUpTo(state, currentKey, release.toSortKey), rollback: false };
   }
   if (!state.withdrawn.has(currentKey)) return undefined;
   for (const release of state.releases) {
     if (!release.isRollback || release.toSortKey >= currentKey) continue;
     if (release.isDelta ? release.baseSortKey !== currentKey : false) continue;
     if (release.toDeprecated || (release.toPrerelease && !query.includePrerelease) || !eligible(release, query.clientId)) continue;
-    return { release, mandatory: release.mandatory };
+    return { release, mandatory: release.mandatory, rollback: true };
   }
   return undefined;
 }
@@ -133,11 +134,11 @@ const MEMO_MAX = 20_000;
 export function checkUpdate(state: ReleaseState, query: UpdateCheckQuery, fromVersion: string): UpdateInfo | null {
   const choice = chooseRelease(state, query);
   if (!choice) return null;
-  return toUpdateInfo(state, choice.release, choice.mandatory, fromVersion);
+  return toUpdateInfo(state, choice.release, choice.mandatory, fromVersion, choice.rollback);
 }
 
-export function toUpdateInfo(state: ReleaseState, release: LiveRelease, mandatory: boolean, fromVersion: string): UpdateInfo {
-  const key = `${release.packageId}\u0000${mandatory ? 1 : 0}\u0000${fromVersion}`;
+export function toUpdateInfo(state: ReleaseState, release: LiveRelease, mandatory: boolean, fromVersion: string, rollback = release.isRollback): UpdateInfo {
+  const key = `${release.packageId}\u0000${mandatory ? 1 : 0}\u0000${rollback ? 1 : 0}\u0000${fromVersion}`;
   const memo = state.memo as Map<string, UpdateInfo>;
   let info = memo.get(key);
   if (!info) {
@@ -152,7 +153,7 @@ export function toUpdateInfo(state: ReleaseState, release: LiveRelease, mandator
       deltaFromVersion: release.deltaFromVersion,
       deltaFormat: release.deltaFormat,
       targetChecksum: release.targetChecksum,
-      isRollback: release.isRollback,
+      isRollback: rollback,
       mandatory,
       releaseNotes: release.releaseNotes,
       distributionId: release.distributionId,
