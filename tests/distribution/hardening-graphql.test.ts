@@ -455,3 +455,25 @@ describe('#6 quality of errors over WebSocket: the same extensions.code as HTTP'
     expect(closed.reason).toMatch(/^UNAUTHENTICATED/);
   });
 });
+
+describe('#6.5 no SQL in a response, in development too', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server?.close());
+
+  it('#6.5 a failed statement answers INTERNAL_SERVER_ERROR with a request id, and its SQL and parameters stay in the log', async () => {
+    const admin = await server.client('admin');
+    await server.app.runtime.database.close();
+    for (const [operation, variables] of [
+      ['query($e: ID) { latestVersion(extensionId: $e) { id version } }', { e: 'ext.sql' }],
+      ['mutation($e: ID) { createVersion(input: { version: "1.0.0", extensionId: $e, releaseNotes: "secret-parameter" }) { id } }', { e: 'ext.sql' }],
+    ] as const) {
+      const response = await admin.request(operation, variables);
+      expect(codesOf(response.errors), operation).toEqual(['INTERNAL_SERVER_ERROR']);
+      expect(response.errors?.[0]?.extensions?.requestId).toEqual(expect.any(String));
+      expect(JSON.stringify(response)).not.toMatch(/Failed query|select |insert into|"versions"|secret-parameter|params:/i);
+    }
+  });
+});
