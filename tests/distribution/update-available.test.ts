@@ -65,7 +65,7 @@ describe('updateAvailable', () => {
     subscription.close();
   });
 
-  it('a gradual step tells exactly the clients it takes in; a pause and a lowered percentage tell no one', async () => {
+  it('a gradual step tells exactly the clients it takes in; a pause and a lowered percentage tell no one', { timeout: 120_000 }, async () => {
     const extensionId = uniqueId('step');
     await createVersions(admin, extensionId, '1.0.0', '1.1.0');
     const { pkg } = await createPackage(server, admin, { extensionId, fromVersion: '1.0.0', toVersion: '1.1.0' });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { isInRollout } from '../../src/services/distribution/bucketing.js';
 import type { HttpClient } from '../helpers/client.js';
 import { createPackage, createVersions, distribute } from '../helpers/distribution.js';
 import { startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
@@ -114,28 +115,35 @@ describe('checkForUpdates', () => {
     expect(await check(user, { currentVersion: '1.1.0', extensionId })).toMatchObject({ toVersion: '1.2.0', mandatory: false });
   });
 
-  it('decides a gradual rollout per clientId: the contract’s buckets, stable, growing with the percentage; no clientId sees none', async () => {
+  it('decides a gradual rollout per clientId: exactly the contract’s buckets, stable, growing with the percentage; no clientId sees none', { timeout: 120_000 }, async () => {
     const extensionId = uniqueId('grad');
     await createVersions(admin, extensionId, '1.0.0', '1.1.0');
     const { pkg } = await createPackage(server, admin, { extensionId, fromVersion: '1.0.0', toVersion: '1.1.0' });
     const created = await distribute(admin, { packageId: pkg.id, strategy: 'GRADUAL' as never, percentage: 30 });
-    const clients = Array.from({ length: 400 }, (_, i) => `installation-${i}`);
-    const eligibleAt = async () => {
+    const { salt } = (await server.app.services.distribution.getDistribution({ id: created.id }))!;
+    const clients = Array.from({ length: 200 }, (_, i) => `installation-${i}`);
+    const expected = (percentage: number) => new Set(clients.filter((clientId) => isInRollout(salt, clientId, percentage)));
+    const eligible = async () => {
       const answers = await Promise.all(clients.map((clientId) => check(user, { currentVersion: '1.0.0', extensionId, clientId })));
       return new Set(clients.filter((_, i) => answers[i]?.packageId === pkg.id));
     };
-    await checkUntil(user, { currentVersion: '1.0.0', extensionId, clientId: clients.find(() => true)! }, () => true);
-    const at30 = await eligibleAt();
-    expect(Math.abs((at30.size / clients.length) * 100 - 30)).toBeLessThanOrEqual(7.5); // 400 ids: ±3.7σ
-    expect(await eligibleAt()).toEqual(at30); // stable between checks
+    const eligibleUntil = async (want: Set<string>) => {
+      const deadline = Date.now() + 5000;
+      let got = await eligible();
+      while (!sameSet(got, want) && Date.now() < deadline) got = await eligible();
+      return got;
+    };
+
+    const at30 = await eligibleUntil(expected(30));
+    expect(at30).toEqual(expected(30));
+    expect(at30.size).toBeGreaterThan(30); // ~60 of 200
+    expect(await eligible()).toEqual(at30); // stable between checks
     expect(await check(user, { currentVersion: '1.0.0', extensionId })).toBeNull(); // no clientId: only 100 % rollouts
 
     await admin.data('mutation ($id: ID!, $p: Float!) { updateDistributionPercentage(id: $id, percentage: $p) { id } }', { id: created.id, p: 70 });
-    const deadline = Date.now() + 3000;
-    let at70 = await eligibleAt();
-    while (at70.size <= at30.size && Date.now() < deadline) at70 = await eligibleAt();
+    const at70 = await eligibleUntil(expected(70));
+    expect(at70).toEqual(expected(70));
     for (const client of at30) expect(at70.has(client)).toBe(true); // nobody leaves
-    expect(Math.abs((at70.size / clients.length) * 100 - 70)).toBeLessThanOrEqual(7.5);
   });
 
   it('answers from memory at steady state: no SQL statement per check', async () => {
@@ -167,3 +175,7 @@ describe('checkForUpdates', () => {
     }
   });
 });
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  return a.size === b.size && [...a].every((item) => b.has(item));
+}
