@@ -105,8 +105,10 @@ describe('a forced LISTEN reconnect on PostgreSQL', () => {
       const listeners = await admin<{ pid: number }[]>`
         select pid from pg_stat_activity
         where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen %'`;
-      expect(listeners).toHaveLength(1);
-      await admin`select pg_terminate_backend(${listeners[0]!.pid})`;
+      // The event bus and the job engine each LISTEN; which connection ran which LISTEN last is
+      // not visible, so every listening backend of this database goes.
+      expect(listeners.length).toBeGreaterThanOrEqual(1);
+      for (const { pid } of listeners) await admin`select pg_terminate_backend(${pid})`;
       await Promise.race([
         resynced,
         new Promise((_, reject) => setTimeout(() => reject(new Error('onResync was not called within 10 s')), 10_000)),
@@ -115,7 +117,7 @@ describe('a forced LISTEN reconnect on PostgreSQL', () => {
         select pid from pg_stat_activity
         where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen %'`;
       expect(again?.pid).toBeDefined();
-      expect(again!.pid).not.toBe(listeners[0]!.pid);
+      expect(listeners.map(({ pid }) => pid)).not.toContain(again!.pid);
     } finally {
       await admin.end();
     }
