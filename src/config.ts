@@ -83,6 +83,8 @@ export interface Config {
     jobLeaseSeconds: number;
     /** Test-only (ROLLBACK_TEST_HOLD_STEP, refused in production): the execution stops before doing this step's work, forever. */
     testHoldStep: string | undefined;
+    /** Test-only (ROLLBACK_TEST_FAIL_STEP, refused in production): this step throws instead of doing its work. */
+    testFailStep: string | undefined;
   };
   /** S3-compatible store (providers s3, cloudfront, cloudflare/R2). */
   s3: {
@@ -295,10 +297,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (secondApproverText !== undefined && !['true', 'false'].includes(secondApproverText)) bad('ROLLBACK_REQUIRE_SECOND_APPROVER', secondApproverText, 'expected true or false');
   const testHoldStep = text('ROLLBACK_TEST_HOLD_STEP');
   if (testHoldStep !== undefined && isProduction) problems.push('ROLLBACK_TEST_HOLD_STEP is for tests only and refused when NODE_ENV=production');
+  const testFailStep = text('ROLLBACK_TEST_FAIL_STEP');
+  if (testFailStep !== undefined && isProduction) problems.push('ROLLBACK_TEST_FAIL_STEP is for tests only and refused when NODE_ENV=production');
   const rollback = {
     requireSecondApprover: secondApproverText === 'true',
     jobLeaseSeconds: Math.max(1, Math.round(duration('ROLLBACK_JOB_LEASE', 60_000, 1_000, 3_600_000) / 1000)),
     testHoldStep,
+    testFailStep,
   };
 
   if (problems.length > 0) throw new ConfigError(problems);

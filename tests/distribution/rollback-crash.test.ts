@@ -6,6 +6,7 @@ import {
   ApproveRollbackPlanDocument,
   CreateRollbackPlanDocument,
   ExecuteRollbackPlanDocument,
+  RetryRollbackPlanDocument,
   RollbackPlanStatusDocument,
   type RollbackPlanFieldsFragment,
 } from '../generated/graphql.js';
@@ -114,6 +115,50 @@ describe('exactly once across instances (PostgreSQL)', () => {
     } finally {
       await sql.end();
       await Promise.all(servers.map((server) => server.stop()));
+      await database.drop();
+    }
+  }, 180_000);
+});
+
+describe('a failing step', () => {
+  it('marks the step and the plan FAILED with an error naming the step; retry resumes from that step without repeating the others', async () => {
+    const database = await createTestDatabase();
+    let failing: Awaited<ReturnType<typeof startTestServer>> | undefined = await startTestServer({ ROLLBACK_TEST_FAIL_STEP: 'distribute-target', JOBS_POLL_INTERVAL: '1s' }, database);
+    let healthy: Awaited<ReturnType<typeof startTestServer>> | undefined;
+    try {
+      const extensionId = uniqueId();
+      const seeded = await seedReleases(failing, extensionId, ['1.0.0', '1.1.0']);
+      const admin = await failing.client('admin');
+      const plan = (await admin.data(CreateRollbackPlanDocument, { input: { fromVersion: '1.1.0', toVersion: '1.0.0', reason: 'r', extensionId } })).createRollbackPlan;
+      await admin.data(ApproveRollbackPlanDocument, { planId: plan.id });
+      await admin.data(ExecuteRollbackPlanDocument, { planId: plan.id });
+      const failed = await waitForPlan(admin, plan.id, (p) => p.status === 'FAILED');
+      expect(failed.error).toBe('step distribute-target failed: failed on purpose by ROLLBACK_TEST_FAIL_STEP (test hook)');
+      expect(failed.steps.map((s) => [s.name, s.status])).toEqual([
+        ['halt-distributions', 'COMPLETED'],
+        ['deprecate-version', 'COMPLETED'],
+        ['distribute-target', 'FAILED'],
+      ]);
+      expect(failed.steps[2]!.message).toContain('failed on purpose');
+      // Nothing half-done: the failed step's work rolled back with it.
+      expect(await rollbackDistributions(failing, seeded['1.0.0']!.packageId)).toHaveLength(0);
+      await failing.close();
+      failing = undefined;
+
+      healthy = await startTestServer({ JOBS_POLL_INTERVAL: '1s' }, database);
+      const again = await healthy.client('admin');
+      expect((await again.data(RetryRollbackPlanDocument, { planId: plan.id })).retryRollbackPlan.status).toBe('EXECUTING');
+      const done = await waitForPlan(again, plan.id, (p) => p.status === 'COMPLETED');
+      expect(done.error).toBeNull();
+      expect(done.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+        ['halt-distributions', 'COMPLETED', 1],
+        ['deprecate-version', 'COMPLETED', 1],
+        ['distribute-target', 'COMPLETED', 2],
+      ]);
+      expect(await rollbackDistributions(healthy, seeded['1.0.0']!.packageId)).toHaveLength(1);
+    } finally {
+      await failing?.close();
+      await healthy?.close();
       await database.drop();
     }
   }, 180_000);

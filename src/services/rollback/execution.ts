@@ -153,6 +153,7 @@ export class RollbackExecution {
       if (!plan || plan.status !== 'EXECUTING' || plan.executionGeneration !== generation) return 'gone';
       if (plan.steps.find((entry) => entry.name === name)?.status === 'COMPLETED') return 'done';
       const now = new Date();
+      if (runtime.config.rollback.testFailStep === name) throw new Error('failed on purpose by ROLLBACK_TEST_FAIL_STEP (test hook)');
       const { message, set } = await STEPS[name]({ tx, runtime, plan, now });
       const steps = withStep(plan.steps, name, (entry) => ({ ...entry, status: 'COMPLETED', finishedAt: new Date().toISOString(), message }));
       const row = await store.updatePlan(tx, { id: planId, set: { ...set, steps } });
