@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './server/app.js';
-import { createLogger } from './server/logger.js';
+import { createLogger, stdoutLog } from './server/logger.js';
 import { installSharedRuntime } from './services/runtime.js';
 
 /** Start-up only: config → database (+ migrations) → server; SIGTERM/SIGINT stop it gracefully. */
@@ -30,26 +30,45 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: draining requests and closing subscriptions');
+    // Armed first, and independent of logging: whatever else hangs, the process exits.
     const force = setTimeout(() => {
-      log.error('shutdown took longer than 15 s; exiting');
-      process.exit(1);
-    }, 15_000);
+      safely(() => log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took longer than the grace period; exiting'));
+      void stdoutLog.flush(200).finally(() => process.exit(1));
+      setTimeout(() => process.exit(1), 250).unref();
+    }, SHUTDOWN_GRACE_MS);
     force.unref();
+    safely(() => log.info({ signal }, 'shutting down: draining requests and closing subscriptions'));
     app.close().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
+      () => exitAfterFlush(0, () => log.info('stopped')),
+      (error: unknown) => exitAfterFlush(1, () => log.error({ err: error }, 'shutdown failed')),
     );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
+
+/** How long a graceful stop may take before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 15_000;
+
+/** Logging must never be why something fails: a log call that throws is ignored. */
+function safely(logLine: () => void): void {
+  try {
+    logLine();
+  } catch {
+    // nowhere to report it
+  }
+}
+
+/** Logs the last line, gives stdout a bounded moment to take it, and exits. */
+function exitAfterFlush(code: number, lastLine: () => void): void {
+  safely(lastLine);
+  void stdoutLog.flush(1000).finally(() => process.exit(code));
+}
+
+// A reader of stdout/stderr that went away (EPIPE) must not crash or stall the server: writes
+// through the streams (console, libraries) fail silently instead of throwing an 'error' event.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
 
 main().catch((error: unknown) => {
   process.stderr.write(`start-up failed: ${(error as Error).message ?? error}\n`);
