@@ -31,9 +31,11 @@ export const EVENTS_CHANNEL = 'dev_forge_events';
 const MAX_INLINE_PAYLOAD_BYTES = 7000;
 const PAYLOAD_RETENTION_MS = 60 * 60 * 1000;
 /** Longest stretch of fan-out work before the event loop gets a turn. */
-const SLICE_MS = 4;
+const SLICE_MS = 3;
 /** How many subscribers are served between clock reads. */
-const CLOCK_EVERY = 32;
+const CLOCK_EVERY = 16;
+/** Deliveries of one event still running before the bus waits for them. */
+const MAX_INFLIGHT = 64;
 
 type Envelope = { topic: string; payload?: string; ref?: string };
 type Handler = (payload: unknown) => void;
@@ -224,15 +226,22 @@ export class EventBus {
     // distinct (selection, value) instead of once per subscriber.
     const scratch = new Map<unknown, unknown>();
     const streams = [...listeners.streams];
-    let index = 0;
-    while (index < streams.length) {
-      const deadline = performance.now() + SLICE_MS;
-      do {
-        streams[index]!.offer(payload, scratch, this.log);
-        index += 1;
-      } while (index < streams.length && (index % CLOCK_EVERY !== 0 || performance.now() < deadline));
-      if (index < streams.length) await nextTurn();
+    // Deliveries still running (executions): awaited a batch at a time, so the first ones are
+    // sent at once and later subscribers of the same selection reuse the settled result.
+    const inflight: Promise<void>[] = [];
+    let deadline = performance.now() + SLICE_MS;
+    for (let index = 0; index < streams.length; index += 1) {
+      const pending = streams[index]!.offer(payload, scratch, this.log);
+      if (pending) inflight.push(pending);
+      if (inflight.length >= MAX_INFLIGHT) await Promise.all(inflight.splice(0));
+      if ((index + 1) % CLOCK_EVERY === 0 && performance.now() >= deadline) {
+        await Promise.all(inflight.splice(0));
+        await nextTurn();
+        deadline = performance.now() + SLICE_MS;
+      }
     }
+    // The next event starts only when this one is out: per subscriber, order is kept.
+    await Promise.all(inflight);
   }
 
   private resync(): void {

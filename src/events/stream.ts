@@ -22,8 +22,12 @@ export interface StreamOptions<P, R> {
 
 /** Where an attached stream's values go instead of its queue (the WebSocket server's fan-out). */
 export interface StreamSink<R> {
-  /** One selected value of one event. `scratch` is shared by every stream of that one event. */
-  push(value: R, scratch: Map<unknown, unknown>): void;
+  /**
+   * One selected value of one event. `scratch` is shared by every stream of that one event.
+   * A returned promise (work still running, e.g. an execution) is awaited by the bus, a few
+   * at a time, before the event counts as delivered.
+   */
+  push(value: R, scratch: Map<unknown, unknown>): void | Promise<void>;
   /** The stream ended (unsubscribed, or the server is stopping). */
   end(): void;
 }
@@ -56,8 +60,8 @@ export class EventStream<T extends Topic, R> implements AsyncIterableIterator<R>
     }
   }
 
-  /** Called by the bus for each event of the topic. */
-  offer(payload: unknown, scratch: Map<unknown, unknown>, log: Logger): void {
+  /** Called by the bus for each event of the topic; a promise means delivery is still running. */
+  offer(payload: unknown, scratch: Map<unknown, unknown>, log: Logger): void | Promise<void> {
     if (this.ended) return;
     let value: R | undefined;
     try {
@@ -68,10 +72,12 @@ export class EventStream<T extends Topic, R> implements AsyncIterableIterator<R>
     }
     if (value === undefined) return;
     if (this.sink) {
+      const failed = (error: unknown) => log.error({ err: error, topic: this.topic }, 'event delivery to a subscriber failed');
       try {
-        this.sink.push(value, scratch);
+        const pending = this.sink.push(value, scratch);
+        if (pending) return pending.catch(failed);
       } catch (error) {
-        log.error({ err: error, topic: this.topic }, 'event delivery to a subscriber failed');
+        failed(error);
       }
     } else if (this.waiting) {
       const resolve = this.waiting;

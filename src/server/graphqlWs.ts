@@ -6,11 +6,10 @@ import {
   GraphQLError,
   Kind,
   NoSchemaIntrospectionCustomRule,
-  parse,
   specifiedRules,
-  validate,
   type DocumentNode,
   type ExecutionArgs,
+  type ExecutionResult,
   type GraphQLSchema,
   type SelectionSetNode,
 } from 'graphql';
@@ -26,6 +25,7 @@ import { checkOperationLimits, validationRules } from '../graphql/limits.js';
 import { assertAccess, PERMISSIONS } from '../graphql/permissions.js';
 import { DomainError, ErrorCode } from '../services/errors.js';
 import { Metrics } from './metrics.js';
+import { DocumentCache, SubscriptionDelivery, type CachedDocument } from './subscriptionDelivery.js';
 
 export interface GraphQLWsOptions {
   schema: GraphQLSchema;
@@ -93,6 +93,23 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
   const rules = [...specifiedRules, ...validationRules, ...(isProduction ? [NoSchemaIntrospectionCustomRule] : [])];
   // Introspection fields are governed by the rule above, not by PERMISSIONS.
   const metaFields = new Set(['__typename', '__schema', '__type']);
+  const documents = new DocumentCache(schema, rules);
+  const delivery = new SubscriptionDelivery();
+
+  /** As on HTTP: internal failures are logged and answered with the request id, and every error returned is counted by code. */
+  const shapeResult = (result: ExecutionResult, context: GraphQLContext): ExecutionResult => {
+    if (!result.errors?.length) return result;
+    const { requestId, log: requestLog } = context;
+    for (const error of result.errors) {
+      if (!(error.originalError instanceof DomainError)) requestLog.error({ err: error.originalError ?? error, path: error.path }, 'subscription operation failed');
+    }
+    const errors = formatErrors(result.errors, isProduction).map((error) => {
+      const code = String(error.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR);
+      metrics.errors.inc({ code });
+      return code === ErrorCode.INTERNAL_SERVER_ERROR ? { ...error, extensions: { ...error.extensions, requestId } } : error;
+    });
+    return { ...result, errors } as unknown as ExecutionResult;
+  };
 
   return useServer<Record<string, unknown> | undefined, Extra>(
     {
@@ -116,18 +133,24 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
         }
         metrics.sockets.inc();
         log.debug({ connectionId: state.connectionId, userId: state.caller.id }, 'websocket connected');
+        // Nothing reads the upgrade request after this; graphql-ws would keep it (headers,
+        // parser state) for as long as the socket lives — a few KB per subscriber.
+        (ctx.extra as { request?: IncomingMessage }).request = undefined;
         return true;
       },
       onSubscribe: (ctx, id, payload) => {
         const state = ctx.extra.state!;
-        let document: DocumentNode;
+        let cached: CachedDocument;
         try {
-          document = parse(payload.query, { maxTokens: 5000 });
+          cached = documents.get(payload.query);
         } catch (error) {
           return [withCode(error as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
         }
-        const validationErrors = validate(schema, document, rules);
-        if (validationErrors.length > 0) return validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+        if (cached.errors) return cached.errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
+        const document = cached.document!;
+        // graphql-ws keeps the subscribe message for the subscription's lifetime: thousands of
+        // subscribers sending the same text then hold one copy of it, not one each.
+        (payload as { query: string }).query = cached.query;
         const operation = getOperationAST(document, payload.operationName);
         if (!operation) {
           return [new GraphQLError('Name the operation to run: the document has several or none', { extensions: { code: ErrorCode.BAD_USER_INPUT } })];
@@ -163,22 +186,26 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
           variableValues: payload.variables,
           contextValue: options.createContext(state.caller!, requestId),
         };
+        if (operation.operation === 'subscription') {
+          delivery.register(args, {
+            socket: ctx.extra.socket,
+            id,
+            caller: state.caller!,
+            requestId,
+            cached,
+            operation,
+            createContext: () => options.createContext(state.caller!, requestId),
+            shapeResult,
+          });
+        }
         return args;
       },
+      // Subscriptions fed by an EventStream are delivered by SubscriptionDelivery (shared
+      // execution per event); other operations run as graphql-ws would run them.
+      subscribe: (args) => delivery.subscribe(args),
       onNext: (_ctx, _id, _payload, args, result) => {
         if (!result.errors?.length) return;
-        // As on HTTP: internal failures are logged and answered with the request id, and every
-        // error returned is counted by code.
-        const { requestId, log: requestLog } = args.contextValue as GraphQLContext;
-        for (const error of result.errors) {
-          if (!(error.originalError instanceof DomainError)) requestLog.error({ err: error.originalError ?? error, path: error.path }, 'subscription operation failed');
-        }
-        const errors = formatErrors(result.errors, isProduction).map((error) => {
-          const code = String(error.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR);
-          metrics.errors.inc({ code });
-          return code === ErrorCode.INTERNAL_SERVER_ERROR ? { ...error, extensions: { ...error.extensions, requestId } } : error;
-        });
-        return { ...result, errors };
+        return shapeResult(result, args.contextValue as GraphQLContext);
       },
       onError: (_ctx, _id, _payload, errors) => {
         for (const error of errors) metrics.errors.inc({ code: String(error.extensions?.code ?? ErrorCode.BAD_USER_INPUT) });

@@ -102,22 +102,19 @@ describe('a forced LISTEN reconnect on PostgreSQL', () => {
 
     const admin = postgres(database.url, { max: 1, onnotice: () => {} });
     try {
-      const listeners = await admin<{ pid: number }[]>`
+      // postgres.js keeps every LISTEN of a client (events, jobs) on one connection of its own.
+      const listening = () => admin<{ pid: number }[]>`
         select pid from pg_stat_activity
         where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen %'`;
-      // The event bus and the job engine each LISTEN; which connection ran which LISTEN last is
-      // not visible, so every listening backend of this database goes.
-      expect(listeners.length).toBeGreaterThanOrEqual(1);
-      for (const { pid } of listeners) await admin`select pg_terminate_backend(${pid})`;
+      const before = (await listening()).map((row) => row.pid);
+      expect(before.length).toBeGreaterThanOrEqual(1);
+      for (const pid of before) await admin`select pg_terminate_backend(${pid})`;
       await Promise.race([
         resynced,
         new Promise((_, reject) => setTimeout(() => reject(new Error('onResync was not called within 10 s')), 10_000)),
       ]);
-      const [again] = await admin<{ pid: number }[]>`
-        select pid from pg_stat_activity
-        where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen %'`;
-      expect(again?.pid).toBeDefined();
-      expect(listeners.map(({ pid }) => pid)).not.toContain(again!.pid);
+      const after = (await listening()).map((row) => row.pid);
+      expect(after.filter((pid) => !before.includes(pid)).length).toBeGreaterThanOrEqual(1);
     } finally {
       await admin.end();
     }
