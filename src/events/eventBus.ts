@@ -221,17 +221,26 @@ export class EventBus {
         this.log.error({ err: error, topic }, 'event handler failed');
       }
     }
-    if (listeners.streams.size === 0) return;
+    if (listeners.streams.size > 0) await this.offerTo(listeners.streams, payload);
+  }
+
+  /**
+   * Offers one payload to many streams the way events are dispatched: in slices of a few
+   * milliseconds with the event loop free in between, running executions awaited a batch at a
+   * time, resolved once every stream has it. For services that keep their own subscriber sets
+   * (e.g. offers computed after a reload) instead of `stream(topic)`'s per-topic set.
+   */
+  async offerTo(streams: Iterable<Pick<EventStream<Topic, unknown>, 'offer'>>, payload: unknown): Promise<void> {
     // Shared by every stream of this one event: lets sinks execute and serialise once per
     // distinct (selection, value) instead of once per subscriber.
     const scratch = new Map<unknown, unknown>();
-    const streams = [...listeners.streams];
+    const list = [...streams];
     // Deliveries still running (executions): awaited a batch at a time, so the first ones are
     // sent at once and later subscribers of the same selection reuse the settled result.
     const inflight: Promise<void>[] = [];
     let deadline = performance.now() + SLICE_MS;
-    for (let index = 0; index < streams.length; index += 1) {
-      const pending = streams[index]!.offer(payload, scratch, this.log);
+    for (let index = 0; index < list.length; index += 1) {
+      const pending = list[index]!.offer(payload, scratch, this.log);
       if (pending) inflight.push(pending);
       if (inflight.length >= MAX_INFLIGHT) await Promise.all(inflight.splice(0));
       if ((index + 1) % CLOCK_EVERY === 0 && performance.now() >= deadline) {
