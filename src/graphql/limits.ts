@@ -130,7 +130,7 @@ function describePath(path: readonly (string | number)[]): string {
  * cannot hold, and their nesting depth. Iterative: a value nested thousands of levels deep is
  * refused here, before anything recursive (coercion, JSON.stringify, the database driver) sees it.
  */
-function checkVariables(variables: Record<string, unknown>): GraphQLError | null {
+export function checkVariables(variables: Record<string, unknown>): GraphQLError | null {
   const stack: { value: unknown; path: (string | number)[]; depth: number }[] = Object.entries(variables).map(([name, value]) => ({
     value,
     path: [name],

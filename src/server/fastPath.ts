@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 
 import {
   getOperationAST,
+  isObjectType,
   GraphQLError,
   Kind,
   parse,
@@ -14,6 +15,8 @@ import {
   type GraphQLSchema,
   type SelectionSetNode,
   type ValidationRule,
+  type ValueNode,
+  visit,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Logger } from 'pino';
@@ -21,7 +24,7 @@ import type { Logger } from 'pino';
 import type { Caller } from '../auth/tokens.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { formatError } from '../graphql/errors.js';
-import { checkOperationLimits } from '../graphql/limits.js';
+import { checkOperationLimits, checkVariables, LIST_SIZE_ARGUMENTS } from '../graphql/limits.js';
 import { assertAccess, PERMISSIONS, type Access } from '../graphql/permissions.js';
 import { DomainError, ErrorCode } from '../services/errors.js';
 import { Metrics } from './metrics.js';
@@ -78,6 +81,12 @@ interface Prepared {
   rootFields?: { name: string; access: Access | undefined }[];
   /** Kept when the operation has variables: its cost and inputs are checked per request. */
   document?: DocumentNode;
+  /**
+   * The variables cannot change the cost (no list size or @skip/@include given by a variable):
+   * once one request passed the full check, later ones only need their variables' input check.
+   */
+  costFixed?: boolean;
+  costPassed?: boolean;
   countOperation?: { inc(): void };
   observeLatency?: { observe(seconds: number): void };
 }
@@ -97,6 +106,8 @@ export class GraphQLFastPath {
   private readonly compileAfter: number;
   private readonly maxDocuments: number;
   private readonly rules: ValidationRule[];
+  /** Some field computes its own cost from its arguments: then every request is costed in full. */
+  private readonly fieldComplexity: boolean;
   /** Requests answered here since start (tests check the fast path was taken). */
   handled = 0;
 
@@ -104,6 +115,9 @@ export class GraphQLFastPath {
     this.compileAfter = Math.max(1, options.compileAfter ?? 2);
     this.maxDocuments = options.maxDocuments ?? 500;
     this.rules = [...specifiedRules, ...options.validationRules];
+    this.fieldComplexity = Object.values(options.schema.getTypeMap()).some(
+      (type) => isObjectType(type) && Object.values(type.getFields()).some((field) => field.extensions?.complexity !== undefined),
+    );
   }
 
   /**
@@ -134,8 +148,16 @@ export class GraphQLFastPath {
       }
     }
     // Cost and input limits depend on the variables: over them, Apollo answers the refusal.
-    if (prepared.document && checkOperationLimits(this.options.schema, prepared.document, variables as Record<string, unknown> | undefined, operationName || undefined).length > 0) {
-      return false;
+    if (prepared.document) {
+      if (prepared.costPassed) {
+        // Same document, a cost its variables cannot change: only their text and nesting are new.
+        if (variables !== undefined && checkVariables(variables as Record<string, unknown>)) return false;
+      } else {
+        if (checkOperationLimits(this.options.schema, prepared.document, variables as Record<string, unknown> | undefined, operationName || undefined).length > 0) {
+          return false;
+        }
+        if (prepared.costFixed) prepared.costPassed = true;
+      }
     }
 
     const context = this.options.createContext(caller, requestId);
@@ -205,7 +227,10 @@ export class GraphQLFastPath {
       if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
     }
     // Without variables the cost and inputs are those of the text: checked once, here.
-    if (operation.variableDefinitions?.length) prepared.document = document;
+    if (operation.variableDefinitions?.length) {
+      prepared.document = document;
+      prepared.costFixed = !this.fieldComplexity && !costDependsOnVariables(document);
+    }
     else if (checkOperationLimits(schema, document, undefined, operationName || undefined).length > 0) {
       prepared.apolloOnly = true;
       return;
@@ -257,6 +282,31 @@ export class GraphQLFastPath {
       return formatted;
     });
   }
+}
+
+/**
+ * Whether a variable can change the operation's cost: it sizes a list (`first: $n`, `days: $d`)
+ * or decides a directive (`@include(if: $x)`). Other variables (versions, ids, client ids) only
+ * reach resolvers, never the cost estimate (no field sets its own `complexity` function).
+ */
+function costDependsOnVariables(document: DocumentNode): boolean {
+  let depends = false;
+  visit(document, {
+    Argument(node) {
+      if (node.name.value in LIST_SIZE_ARGUMENTS && containsVariable(node.value)) depends = true;
+    },
+    Directive(node) {
+      if (node.arguments?.some((argument) => containsVariable(argument.value))) depends = true;
+    },
+  });
+  return depends;
+}
+
+function containsVariable(value: ValueNode): boolean {
+  if (value.kind === Kind.VARIABLE) return true;
+  if (value.kind === Kind.LIST) return value.values.some(containsVariable);
+  if (value.kind === Kind.OBJECT) return value.fields.some((field) => containsVariable(field.value));
+  return false;
 }
 
 /** Root field names of an operation, through fragments (skipped ones included: all must be allowed). */

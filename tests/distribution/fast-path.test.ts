@@ -121,3 +121,24 @@ describe('GraphQL fast path', () => {
     expect(text).toMatch(new RegExp(`graphql_operation_duration_seconds_count\\{operation="${label}",type="query"\\} 5`));
   });
 });
+
+describe('GraphQL fast path and the limits that need the variables', () => {
+  it('refuses a list size given by a variable over the cost limit every time, even after cheap requests of the same text', async () => {
+    const query = `query Pages($n: Int) { versions(first: $n) { nodes {
+      id version major minor patch prerelease build extensionId productId releaseNotes isStable isDeprecated releasedAt releasedBy metadata
+      changelog { type description scope breaking } updatePackages { id packageUrl checksum packageSize } } } }`;
+    for (let i = 0; i < 3; i++) expect((await post(query, { n: 1 })).status).toBe(200);
+    const costly = await post(query, { n: 200 });
+    const again = await post(query, { n: 200 });
+    expect(again).toEqual(costly);
+    expect(costly.status).toBe(400);
+    expect(JSON.parse(costly.body).errors[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    expect(JSON.parse(costly.body).errors[0].message).toMatch(/cost/i);
+  });
+
+  it('checks the text of every request’s variables, even when the document’s cost is fixed', async () => {
+    for (let i = 0; i < 3; i++) expect((await post(COMPARE, { a: '1.0.0', b: '1.0.1' })).status).toBe(200);
+    const bad = await post(COMPARE, { a: '1.0.0\u0000', b: '1.0.1' });
+    expect(JSON.parse(bad.body).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+  });
+});
