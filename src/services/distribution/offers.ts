@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 
+import type { EventBus } from '../../events/eventBus.js';
 import { EventStream } from '../../events/stream.js';
 import type { Owner } from '../owner.js';
 import { ownerKey, type ReleaseState, type ReleaseStates } from './releaseState.js';
@@ -15,7 +16,9 @@ import { checkUpdate, type UpdateCheckQuery, type UpdateInfo } from './updateChe
  * when the event arrives, but the answer needs the owner's release state reloaded after the
  * change (two SQL statements). So this module keeps the subscribers per owner; when the release
  * state drops an owner (RELEASE_CHANGED, a deprecation, a LISTEN resync — on every instance),
- * it reloads that owner once and offers the new state to each of its subscribers' streams. The
+ * it reloads that owner once and hands the new state to its subscribers' streams through
+ * `events.offerTo`, so a large round is delivered in slices with the event loop free in between
+ * (other requests keep being served) instead of one synchronous loop over every subscriber. The
  * streams are the events module's EventStream (pull or attached sink), and the answers come
  * from the state's memo: every subscriber that gets the same offer gets the same object, so the
  * WebSocket server can execute and serialise it once for all of them.
@@ -47,11 +50,14 @@ interface OwnerSubscribers {
 export class OfferFeed {
   private readonly owners = new Map<string, OwnerSubscribers>();
   private readonly offChange: () => void;
+  private readonly states: ReleaseStates;
+  private readonly events: Pick<EventBus, 'offerTo'>;
+  private readonly log: Logger;
 
-  constructor(
-    private readonly states: ReleaseStates,
-    private readonly log: Logger,
-  ) {
+  constructor({ states, events, log }: { states: ReleaseStates; events: Pick<EventBus, 'offerTo'>; log: Logger }) {
+    this.states = states;
+    this.events = events;
+    this.log = log;
     this.offChange = states.onChange((affects) => {
       for (const group of this.owners.values()) if (affects(group.owner)) this.scheduleRound(group);
     });
@@ -128,8 +134,12 @@ export class OfferFeed {
           group.again = false;
           const state = await this.states.get(group.owner);
           const round: OfferRound = { state };
-          const scratch = new Map<unknown, unknown>();
-          for (const subscriber of group.subscribers) subscriber.stream.offer(round, scratch, this.log);
+          // Awaited: the next round starts only when this one is out, so each subscriber gets
+          // offers in order. A subscriber leaving meanwhile is skipped (its stream has ended).
+          await this.events.offerTo(
+            [...group.subscribers].map((subscriber) => subscriber.stream),
+            round,
+          );
         } while (group.again);
       } catch (error) {
         this.log.error({ err: error, owner: group.owner }, 'offer round failed: subscribers of this owner were not told of a change');

@@ -239,7 +239,7 @@ export class DistributionService extends Service {
   private startReleases(): Promise<{ states: ReleaseStates; feed: OfferFeed }> {
     this.releasesStarting ??= this.scope.runtime().then((runtime) => {
       const states = new ReleaseStates({ db: runtime.db, events: runtime.events, log: runtime.log });
-      this.releases ??= { states, feed: new OfferFeed(states, runtime.log) };
+      this.releases ??= { states, feed: new OfferFeed({ states, events: runtime.events, log: runtime.log }) };
       return this.releases;
     });
     return this.releasesStarting;
