@@ -22,7 +22,7 @@ import { scenarios, type ScenarioContext } from './fanoutScenarios.js';
  * the inspector; raw alike), and the mutation's latency with and without subscribers.
  *
  * Settings: BENCH_SUBSCRIBERS (default 1000,5000,10000), BENCH_SUBSCRIPTION (a name in
- * fanoutScenarios.ts; default versionPublished), BENCH_ROUNDS (default 3), BENCH_PIN (default
+ * fanoutScenarios.ts: versionPublished (default) or updateAvailable), BENCH_ROUNDS (default 3), BENCH_PIN (default
  * 1: with taskset, the server and the raw server run on CPU 0 and the subscribers on CPU 1).
  */
 
@@ -31,6 +31,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const COUNTS = (process.env.BENCH_SUBSCRIBERS ?? '1000,5000,10000').split(',').map(Number);
 const SCENARIO = process.env.BENCH_SUBSCRIPTION ?? 'versionPublished';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Publishes with no subscriber, for the mutation's baseline latency. */
+const ALONE_ROUNDS = 5;
 const PIN = process.env.BENCH_PIN !== '0' && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 const now = () => performance.timeOrigin + performance.now();
@@ -204,6 +206,9 @@ async function measure(count: number): Promise<Row> {
     url,
     adminToken,
     userToken,
+    uploadDir: path.join(dataDir, 'uploads'),
+    // 5 alone, 1 warm-up, ROUNDS measured (below).
+    publishRounds: ALONE_ROUNDS + 1 + ROUNDS,
     async graphql<T>(query: string, variables?: Record<string, unknown>, token = adminToken) {
       const response = await fetch(`${url}/graphql`, {
         method: 'POST',
@@ -225,7 +230,7 @@ async function measure(count: number): Promise<Row> {
   try {
     const variables = await scenario.prepare(context);
     const alone: number[] = [];
-    for (let i = 0; i < 5; i += 1) alone.push((await publish()).latency);
+    for (let i = 0; i < ALONE_ROUNDS; i += 1) alone.push((await publish()).latency);
 
     await collectGarbage(inspectorUrl);
     const rssBefore = rssBytes(pid);
