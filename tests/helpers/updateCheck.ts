@@ -1,4 +1,5 @@
 import type { HttpClient } from './client.js';
+import type { UpdateInfo } from '../../src/services/distribution/updateCheck.js';
 
 /** The update check as an extension client sends it. */
 export const CHECK_FOR_UPDATES = `query CheckForUpdates($currentVersion: String!, $extensionId: ID, $productId: ID, $clientId: String, $includePrerelease: Boolean) {
@@ -13,20 +14,8 @@ export const UPDATE_AVAILABLE = `subscription UpdateAvailable($currentVersion: S
   }
 }`;
 
-export interface Offer {
-  fromVersion: string;
-  toVersion: string;
-  packageId: string;
-  packageUrl: string;
-  packageSize: number;
-  checksum: string;
-  isDelta: boolean;
-  deltaFromVersion: string | null;
-  isRollback: boolean;
-  mandatory: boolean;
-  releaseNotes: string | null;
-  distributionId: string;
-}
+/** An offer as the API answers it (the service's UpdateInfo, as JSON). */
+export type Offer = UpdateInfo;
 
 export interface CheckArgs {
   currentVersion: string;

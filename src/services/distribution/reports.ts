@@ -5,6 +5,7 @@ import { BadInputError } from '../errors.js';
 import { isUuid } from '../ids.js';
 import { parseOwner, type Owner } from '../owner.js';
 import type { ServiceRuntime } from '../runtime.js';
+import { utcDay } from '../utcDay.js';
 import { parseVersion } from '../versions/semverOrder.js';
 import type { DistributionScope } from './scope.js';
 import { selectAdoption, selectDailyStats, selectStatsTotals, UPDATE_REPORT_STATUSES, type UpdateReportStatus } from './store.js';
@@ -93,12 +94,12 @@ export class ReportCounter {
   private flushing: Promise<ReportFlushResult> | undefined;
   failureLogsLeft = REPORT_LIMITS.failureLogsPerFlush;
 
-  recordReport(owner: Owner, fromKey: string, toKey: string, status: UpdateReportStatus, at = new Date()): void {
-    this.mergeReport({ owner, fromKey, toKey, day: at.toISOString().slice(0, 10), downloaded: 0, installed: 0, failed: 0, rolledBack: 0, [COLUMN[status]]: 1 });
+  recordReport(owner: Owner, fromKey: string, toKey: string, status: UpdateReportStatus, at?: Date): void {
+    this.mergeReport({ owner, fromKey, toKey, day: utcDay(at), downloaded: 0, installed: 0, failed: 0, rolledBack: 0, [COLUMN[status]]: 1 });
   }
 
-  recordOffer(distributionId: string, at = new Date()): void {
-    this.mergeOffer({ distributionId, day: at.toISOString().slice(0, 10), offered: 1 });
+  recordOffer(distributionId: string, at?: Date): void {
+    this.mergeOffer({ distributionId, day: utcDay(at), offered: 1 });
   }
 
   private mergeOffer(offer: { distributionId: string; day: string; offered: number }): void {
