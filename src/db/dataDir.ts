@@ -55,6 +55,26 @@ function readHolder(dataDir: string): Holder | undefined {
   }
 }
 
+/**
+ * The holder of a lock we just failed to take. A process that has taken the lock writes its
+ * record a moment later, so a missing record, or one naming a dead process (perhaps the
+ * previous holder's, about to be replaced), is read again for up to HOLDER_SETTLE_MS before
+ * it counts: two servers started at once then both see the winner's PID, and the loser never
+ * takes a fresh lock for a dead one.
+ */
+async function settledHolder(dataDir: string): Promise<Holder | undefined> {
+  const lockDir = path.join(dataDir, LOCK_NAME);
+  const deadline = Date.now() + HOLDER_SETTLE_MS;
+  let holder = readHolder(dataDir);
+  while ((!holder || !holderAlive(holder, lockDir)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    holder = readHolder(dataDir);
+  }
+  return holder;
+}
+
+const HOLDER_SETTLE_MS = 1_000;
+
 /** False only when the holder certainly is gone: a PID of this host that no longer runs (or is ours without our holding it). */
 function holderAlive(holder: Holder | undefined, lockDir: string): boolean {
   if (!holder || holder.host !== os.hostname()) return true;
@@ -82,7 +102,7 @@ export async function lockDataDir(dataDir: string, onLost: (error: Error) => voi
     releaseLock = await lockfile.lock(dataDir, options);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
-    const holder = readHolder(dataDir);
+    const holder = await settledHolder(dataDir);
     if (holderAlive(holder, lockDir)) throw new DataDirLockedError(dataDir, holder);
     // The holder died without releasing: its lock directory is ours to remove.
     fs.rmSync(lockDir, { recursive: true, force: true });
