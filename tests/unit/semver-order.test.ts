@@ -1,7 +1,7 @@
 import semver from 'semver';
 import { describe, expect, it } from 'vitest';
 
-import { compareVersions, parseVersion, precedenceKey } from '../../src/services/versions/semverOrder.js';
+import { compareVersions, isSortKey, parseVersion, precedenceKey } from '../../src/services/versions/semverOrder.js';
 
 /**
  * PostgreSQL orders versions by `sort_key COLLATE "C"`, i.e. by the bytes of precedenceKey.
@@ -98,9 +98,20 @@ describe('precedenceKey byte order', () => {
     ['9007199254740991.0.0', '9007199254740990.9007199254740991.9007199254740991'],
     ['1.0.0-rc.9007199254740991', '1.0.0-rc.9007199254740990'],
     ['1.0.0-rc.1000000000000000', '1.0.0-rc.999999999999999'],
+    // 16-digit parts (up to Number.MAX_SAFE_INTEGER) above 15-digit ones: every part is padded to 16 digits.
+    ['1000000000000000.0.0', '999999999999999.0.0'],
+    ['0.1000000000000000.0', '0.999999999999999.0'],
+    ['0.0.1000000000000000', '0.0.999999999999999'],
+    ['1000000000000000.0.0-rc.1', '999999999999999.999999999999999.999999999999999'],
   ])('%s sorts above %s', (higher, lower) => {
     expect(keyOrder(higher, lower)).toBe(1);
     expect(keyOrder(lower, higher)).toBe(-1);
+  });
+
+  it('gives every part exactly 16 digits, so keys of all versions line up byte by byte', () => {
+    expect(parseVersion('1.2.3').sortKey).toBe('0000000000000001.0000000000000002.0000000000000003~');
+    expect(parseVersion('9007199254740991.0.0-rc.10').sortKey).toBe('9007199254740991.0000000000000000.0000000000000000-1rc\x0100210');
+    expect(isSortKey(parseVersion('1000000000000000.1.1').sortKey)).toBe(true);
   });
 
   it('ignores build metadata: 1.0.0+a and 1.0.0+b have one key', () => {
