@@ -416,3 +416,51 @@ export const eventPayloads = pgTable('event_payloads', {
   payload: jsonb('payload').notNull(),
   createdAt: createdAt('created_at'),
 });
+
+/**
+ * Who made an audited change: an `admin` caller of the API (their token's `sub`), a `script`
+ * calling a service directly (the id it passed, e.g. `createdBy`, or `script`), or the server
+ * itself (`system:<job>`, e.g. `system:rollback-scheduler`). See services/audit/actor.ts.
+ */
+export const auditActorRole = pgEnum('audit_actor_role', ['admin', 'script', 'system']);
+
+/** SUCCEEDED: the change committed (written in its transaction). FAILED: refused or failed, nothing changed. */
+export const auditOutcome = pgEnum('audit_outcome', ['SUCCEEDED', 'FAILED']);
+
+/**
+ * The audit trail: one row per admin mutation (services/audit/trail.ts). Append-only — no code
+ * updates or deletes rows; retention is an operator's decision (docs/audit.md). A SUCCEEDED row
+ * is written in the same transaction as the change it records, so it exists iff the change
+ * committed; a FAILED row is written after the rollback, in a transaction of its own.
+ */
+export const auditEntries = pgTable(
+  'audit_entries',
+  {
+    /** Chosen by the writer (not the database) so it can tell afterwards whether its transaction committed. */
+    id: uuid('id').primaryKey(),
+    /** When the row was written (clock time, not the transaction's start). */
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().default(sql`clock_timestamp()`),
+    actorId: text('actor_id').notNull(),
+    actorRole: auditActorRole('actor_role').notNull(),
+    /** The API's name for the change: the mutation's name (`createVersion`, `pauseDistribution`, …). */
+    operation: text('operation').notNull(),
+    /** What kind of object the change is about (`Version`, `Distribution`, …). */
+    targetType: text('target_type').notNull(),
+    /** The object's id (for a create: the created object's); null when a refused create made none or the id given was not one. */
+    targetId: uuid('target_id'),
+    outcome: auditOutcome('outcome').notNull(),
+    /** FAILED only: the error code the caller got (BAD_USER_INPUT, NOT_FOUND, CONFLICT, …) and its message. */
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    /** The input (secrets redacted, long text cut) and what the change produced (services/audit/details.ts). */
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    index('audit_entries_at_idx').on(t.at, t.id),
+    index('audit_entries_actor_idx').on(t.actorId, t.at, t.id),
+    index('audit_entries_operation_idx').on(t.operation, t.at, t.id),
+    index('audit_entries_target_idx').on(t.targetId, t.at, t.id),
+    index('audit_entries_failed_idx').on(t.at, t.id).where(sql`${t.outcome} = 'FAILED'`),
+    check('audit_entries_error_iff_failed', sql`(${t.outcome} = 'FAILED') = (${t.errorCode} IS NOT NULL)`),
+  ],
+);

@@ -1,3 +1,4 @@
+import { AuditLogService } from './audit/service.js';
 import { CdnIntegrationService } from './cdn/service.js';
 import { DistributionService } from './distribution/service.js';
 import { RollbackAutomationService } from './rollback/service.js';
@@ -10,6 +11,8 @@ export interface Services {
   cdn: CdnIntegrationService;
   distribution: DistributionService;
   rollback: RollbackAutomationService;
+  /** Reads the audit trail (writes go through services/audit/trail.ts `audited`). */
+  audit: AuditLogService;
 }
 
 export function createServices(runtime: RuntimeSource): Services {
@@ -19,5 +22,6 @@ export function createServices(runtime: RuntimeSource): Services {
     cdn,
     distribution: new DistributionService(runtime),
     rollback: new RollbackAutomationService(runtime, { cdn }),
+    audit: new AuditLogService(runtime),
   };
 }

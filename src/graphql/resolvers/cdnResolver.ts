@@ -1,5 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 
+import { callerActor } from '../../services/audit/actor.js';
 import type { CdnFileRecord, CdnInvalidationRecord } from '../../services/cdn/types.js';
 import type { GraphQLContext } from '../context.js';
 import { connection } from '../types/common.js';
@@ -35,7 +36,7 @@ export class CdnFileResolver {
 
   @Mutation(() => CdnFile, { description: 'Stores a file from UPLOAD_DIR on the CDN, in every region (admin).' })
   uploadCdnFile(@Arg('input', () => UploadCdnFileInput) input: UploadCdnFileInput, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.cdn.uploadFile(input.filePath, input.fileName, input, ctx.caller?.id);
+    return ctx.services.cdn.uploadFile(input.filePath, input.fileName, input, ctx.caller?.id, callerActor(ctx.caller));
   }
 
   @Mutation(() => Boolean, {
@@ -46,7 +47,7 @@ export class CdnFileResolver {
     @Arg('force', () => Boolean, { defaultValue: false, description: 'Delete even while update packages point at it (recorded on the file).' }) force: boolean,
     @Ctx() ctx: GraphQLContext,
   ) {
-    return ctx.services.cdn.deleteFile(id, { force, deletedBy: ctx.caller?.id });
+    return ctx.services.cdn.deleteFile(id, { force, deletedBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 
   @FieldResolver(() => CdnFileStats)
@@ -83,7 +84,7 @@ export class CdnInvalidationResolver {
     paths: string[] | null | undefined,
     @Ctx() ctx: GraphQLContext,
   ) {
-    return ctx.services.cdn.invalidateCache(fileId, paths, ctx.caller?.id);
+    return ctx.services.cdn.invalidateCache(fileId, paths, ctx.caller?.id, callerActor(ctx.caller));
   }
 
   @Query(() => CdnInvalidation, { nullable: true })

@@ -1,5 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, Float, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 
+import { callerActor } from '../../services/audit/actor.js';
 import type { DistributionRecord } from '../../services/distribution/store.js';
 import type { VersionRecord } from '../../services/versions/store.js';
 import type { GraphQLContext } from '../context.js';
@@ -35,7 +36,7 @@ export class UpdatePackageResolver {
 
   @Mutation(() => UpdatePackage, { description: 'Stores an artifact (packagePath in UPLOAD_DIR, or an uploaded cdnFileId) as a full or delta package (admin).' })
   createUpdatePackage(@Arg('input', () => CreateUpdatePackageInput) input: CreateUpdatePackageInput, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.distribution.createUpdatePackage({ ...input, createdBy: ctx.caller?.id });
+    return ctx.services.distribution.createUpdatePackage({ ...input, createdBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 }
 
@@ -66,27 +67,27 @@ export class DistributionResolver {
 
   @Mutation(() => Distribution, { description: 'Offers a package to clients: IMMEDIATE, GRADUAL (optionally ramped) or SCHEDULED (admin).' })
   distributeUpdate(@Arg('input', () => DistributeUpdateInput) input: DistributeUpdateInput, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.distribution.distributeUpdate({ ...input, createdBy: ctx.caller?.id });
+    return ctx.services.distribution.distributeUpdate({ ...input, createdBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => Distribution, { description: 'Sets the share of clients (0–100); ends a running ramp (admin).' })
   updateDistributionPercentage(@Arg('id', () => ID) id: string, @Arg('percentage', () => Float) percentage: number, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.distribution.updateDistributionPercentage({ id, percentage });
+    return ctx.services.distribution.updateDistributionPercentage({ id, percentage, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => Distribution, { description: 'Stops offering the package and stops its ramp (admin).' })
   pauseDistribution(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.distribution.pauseDistribution({ id });
+    return ctx.services.distribution.pauseDistribution({ id, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => Distribution, { description: 'Resumes a paused distribution where it stood (admin).' })
   resumeDistribution(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.distribution.resumeDistribution({ id });
+    return ctx.services.distribution.resumeDistribution({ id, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => Distribution, { description: 'Withdraws a distribution for good; the package may be distributed again (admin).' })
   cancelDistribution(@Arg('id', () => ID) id: string, @Arg('reason', () => String, { nullable: true }) reason: string | null, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.distribution.cancelDistribution({ id, reason });
+    return ctx.services.distribution.cancelDistribution({ id, reason, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => Boolean, { description: 'A client reports what happened to an update (counted in batches; any authenticated caller).' })

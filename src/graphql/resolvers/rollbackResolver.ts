@@ -1,5 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 
+import { callerActor } from '../../services/audit/actor.js';
 import type { RollbackPlanRecord } from '../../services/rollback/service.js';
 import type { GraphQLContext } from '../context.js';
 import { connection } from '../types/common.js';
@@ -21,27 +22,27 @@ export class RollbackResolver {
 
   @Mutation(() => RollbackPlan, { description: 'Creates a PENDING plan and runs its safety checks (admin).' })
   createRollbackPlan(@Arg('input', () => CreateRollbackPlanInput) input: CreateRollbackPlanInput, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.rollback.createPlan({ ...input, createdBy: ctx.caller?.id });
+    return ctx.services.rollback.createPlan({ ...input, createdBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => RollbackPlan, { description: 'PENDING → APPROVED; refused while a safety check FAILED (admin).' })
   approveRollbackPlan(@Arg('planId', () => ID) planId: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.rollback.approvePlan({ id: planId, approvedBy: ctx.caller?.id });
+    return ctx.services.rollback.approvePlan({ id: planId, approvedBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => RollbackPlan, { description: 'APPROVED → EXECUTING exactly once; the steps run in the background (admin).' })
   executeRollbackPlan(@Arg('planId', () => ID) planId: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.rollback.executePlan({ id: planId });
+    return ctx.services.rollback.executePlan({ id: planId, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => RollbackPlan, { description: 'PENDING or APPROVED → CANCELLED (admin).' })
   cancelRollbackPlan(@Arg('planId', () => ID) planId: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.rollback.cancelPlan({ id: planId, cancelledBy: ctx.caller?.id });
+    return ctx.services.rollback.cancelPlan({ id: planId, cancelledBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => RollbackPlan, { description: 'FAILED → EXECUTING, resuming after the last completed step (admin).' })
   retryRollbackPlan(@Arg('planId', () => ID) planId: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.rollback.retryPlan({ id: planId });
+    return ctx.services.rollback.retryPlan({ id: planId, actor: callerActor(ctx.caller) });
   }
 
   @Subscription(() => RollbackPlan, {

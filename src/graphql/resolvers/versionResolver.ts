@@ -1,5 +1,6 @@
 import { Arg, Args, Ctx, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 
+import { callerActor } from '../../services/audit/actor.js';
 import type { VersionPublishedEvent, VersionRecord } from '../../services/versions/service.js';
 import type { GraphQLContext } from '../context.js';
 import { connection } from '../types/common.js';
@@ -51,12 +52,12 @@ export class VersionResolver {
   @Mutation(() => Version, { description: 'Publishes a new version (admin).' })
   createVersion(@Arg('input', () => CreateVersionInput) input: CreateVersionInput, @Ctx() ctx: GraphQLContext) {
     const { version, extensionId, productId, changelog, releaseNotes, metadata } = input;
-    return ctx.services.versions.createVersion({ version, extensionId, productId, changelog, releaseNotes, metadata, releasedBy: ctx.caller?.id });
+    return ctx.services.versions.createVersion({ version, extensionId, productId, changelog, releaseNotes, metadata, releasedBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 
   @Mutation(() => Version, { description: 'Marks a version deprecated so it is never offered again (admin).' })
   deprecateVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.versions.deprecateVersion({ id, reason, deprecatedBy: ctx.caller?.id });
+    return ctx.services.versions.deprecateVersion({ id, reason, deprecatedBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 
   // Live fields take their events from a service's EventStream (`subscribe`), and resolve

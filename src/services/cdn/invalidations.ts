@@ -2,6 +2,7 @@ import { and, asc, eq, inArray, lte } from 'drizzle-orm';
 
 import { ProviderError } from '../../cdn/provider.js';
 import type { Database } from '../../db/client.js';
+import type { AuditRecorder } from '../audit/trail.js';
 import { cdnInvalidations } from '../../db/schema.js';
 import { BadInputError, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
@@ -25,14 +26,15 @@ export class CdnInvalidations {
    * and records the request. NOT_FOUND for an unknown file; BAD_USER_INPUT for bad paths.
    * The first attempt runs now; a retryable failure (429/5xx/network) is retried with backoff
    * in the background (status PENDING), up to 8 attempts; others end FAILED with the reason.
+   * `audit`: the audited request's recorder; its entry commits with the invalidation's record.
    */
-  async invalidateCache(fileId: string, paths?: readonly string[] | null, requestedBy?: string | null): Promise<CdnInvalidationRecord> {
+  async invalidateCache(fileId: string, paths?: readonly string[] | null, requestedBy?: string | null, audit?: AuditRecorder): Promise<CdnInvalidationRecord> {
     const runtime = await this.scope.runtime();
     const state = this.scope.state(runtime);
     const parsed = paths === undefined || paths === null ? null : parseInvalidationPaths(paths, basePath(runtime, state));
     const file = await this.files.getFile(fileId);
     if (!file) throw new NotFoundError('CDN file', String(fileId));
-    return this.requestInvalidation(runtime, file.id, parsed ?? this.fileUrlPaths(state, file), 'MANUAL', requestedBy ?? null);
+    return this.requestInvalidation(runtime, file.id, parsed ?? this.fileUrlPaths(state, file), 'MANUAL', requestedBy ?? null, audit);
   }
 
   private fileUrlPaths(state: CdnState, file: Pick<CdnFileRow, 'storageKey'>): string[] {
@@ -54,23 +56,28 @@ export class CdnInvalidations {
     paths: string[],
     reason: CdnInvalidationReason,
     requestedBy: string | null,
+    audit?: AuditRecorder,
   ): Promise<CdnInvalidationRecord> {
     const { provider } = this.scope.state(runtime);
     const now = new Date();
-    const [record] = await runtime.db
-      .insert(cdnInvalidations)
-      .values({
-        fileId,
-        provider: provider.name,
-        paths,
-        reason,
-        requestedBy,
-        status: 'PENDING',
-        // Claimed by this first attempt: the retry job leaves it alone meanwhile.
-        nextAttemptAt: new Date(now.getTime() + LIMITS.claimMs),
-      })
-      .returning();
-    return this.attemptInvalidation(runtime, record!);
+    const record = await runtime.db.transaction(async (tx) => {
+      const [inserted] = await tx
+        .insert(cdnInvalidations)
+        .values({
+          fileId,
+          provider: provider.name,
+          paths,
+          reason,
+          requestedBy,
+          status: 'PENDING',
+          // Claimed by this first attempt: the retry job leaves it alone meanwhile.
+          nextAttemptAt: new Date(now.getTime() + LIMITS.claimMs),
+        })
+        .returning();
+      await audit?.record(tx, { targetId: inserted!.id, details: { fileId, paths } });
+      return inserted!;
+    });
+    return this.attemptInvalidation(runtime, record);
   }
 
   private async attemptInvalidation(runtime: ServiceRuntime, record: CdnInvalidationRecord): Promise<CdnInvalidationRecord> {

@@ -1,6 +1,7 @@
 import { and, eq, inArray, lte, ne, or } from 'drizzle-orm';
 
 import type { Database } from '../../db/client.js';
+import type { AuditRecorder } from '../audit/trail.js';
 import { cdnFileRegions, cdnFiles, updatePackages } from '../../db/schema.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
@@ -24,14 +25,15 @@ export class CdnFileRemoval {
    * Deletes a file: its URL answers 404 at once, its bytes are removed from every region and
    * its URLs invalidated. CONFLICT while an update package points at it (by cdn_file_id or by
    * package_url = cdnUrl) unless `force`, which is recorded on the file with the package ids.
-   * NOT_FOUND for an unknown or already deleted file. Resolves true.
+   * NOT_FOUND for an unknown or already deleted file. Resolves true. `audit`: the audited
+   * delete's recorder; its entry commits with the DELETED mark.
    */
-  async deleteFile(id: string, options: DeleteOptions = {}): Promise<boolean> {
+  async deleteFile(id: string, options: DeleteOptions = {}, audit?: AuditRecorder): Promise<boolean> {
     if (!isUuid(id)) throw new NotFoundError('CDN file', String(id));
     const runtime = await this.scope.runtime();
     const { db, log } = runtime;
     const now = new Date();
-    const deleted = await markDeleted(db, id, options, now);
+    const deleted = await markDeleted(db, id, options, now, audit);
     log.info(
       { fileId: id, fileName: deleted.file.fileName, deletedBy: options.deletedBy, forced: deleted.packages.length > 0, packageIds: deleted.packages.map((p) => p.id) },
       deleted.packages.length > 0 ? 'cdn file force-deleted while update packages pointed at it' : 'cdn file deleted',
@@ -133,7 +135,13 @@ async function claimExpired(db: Database, now: Date): Promise<CdnFileRow[]> {
  * In one transaction: checks the file is visible (NOT_FOUND) and unused by update packages
  * (CONFLICT unless `force`), marks it DELETED with who and what it overrode, and its regions REMOVING.
  */
-function markDeleted(db: Database, id: string, options: DeleteOptions, now: Date): Promise<{ file: CdnFileRow; packages: { id: string; toVersion: string }[] }> {
+function markDeleted(
+  db: Database,
+  id: string,
+  options: DeleteOptions,
+  now: Date,
+  audit: AuditRecorder | undefined,
+): Promise<{ file: CdnFileRow; packages: { id: string; toVersion: string }[] }> {
   return db.transaction(async (tx) => {
     const [file] = await tx
       .select()
@@ -170,6 +178,7 @@ function markDeleted(db: Database, id: string, options: DeleteOptions, now: Date
       .update(cdnFileRegions)
       .set({ status: 'REMOVING', nextAttemptAt: now, updatedAt: now })
       .where(and(eq(cdnFileRegions.fileId, id), ne(cdnFileRegions.status, 'REMOVED')));
+    await audit?.record(tx, { details: { fileName: row!.fileName, forced: packages.length > 0, overrodePackages: packages.map((p) => p.id) } });
     return { file: row!, packages };
   });
 }

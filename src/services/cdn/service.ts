@@ -24,6 +24,8 @@ import { CdnUploads } from './upload.js';
 import type { FlushResult } from './downloadStats.js';
 import type { Page } from '../pagination.js';
 import { Service, type RuntimeSource } from '../runtime.js';
+import { scriptActor, type Actor } from '../audit/actor.js';
+import { audited } from '../audit/trail.js';
 
 export type * from './types.js';
 
@@ -92,7 +94,19 @@ export class CdnIntegrationService extends Service {
 
   // ---------------------------------------------------------------- uploads (./cdn/upload.ts, ./cdn/receiveUpload.ts)
 
-  uploadFile(filePath: string, fileName?: string | null, options?: UploadOptions | null, uploadedBy?: string | null): Promise<CdnFileRecord> {
+  /** Audited as `uploadCdnFile`; `actor` defaults to a script acting as `uploadedBy`. */
+  async uploadFile(filePath: string, fileName?: string | null, options?: UploadOptions | null, uploadedBy?: string | null, actor?: Actor): Promise<CdnFileRecord> {
+    const input = { filePath, fileName, cacheControl: options?.cacheControl, expiresAt: options?.expiresAt, metadata: options?.metadata };
+    return audited(await this.runtime(), { operation: 'uploadCdnFile', actor: actor ?? scriptActor(uploadedBy), input }, (audit) =>
+      this.uploads.uploadFile(filePath, fileName, options, uploadedBy, audit),
+    );
+  }
+
+  /**
+   * An upload that is one step of another audited operation (createUpdatePackage storing its
+   * artifact): not an audit entry of its own; the operation's entry names the file.
+   */
+  uploadFileAsStep(filePath: string, fileName?: string | null, options?: UploadOptions | null, uploadedBy?: string | null): Promise<CdnFileRecord> {
     return this.uploads.uploadFile(filePath, fileName, options, uploadedBy);
   }
 
@@ -116,7 +130,16 @@ export class CdnIntegrationService extends Service {
 
   // ---------------------------------------------------------------- removal (./cdn/removal.ts)
 
-  deleteFile(id: string, options: DeleteOptions = {}): Promise<boolean> {
+  /** Audited as `deleteCdnFile`; `options.actor` defaults to a script acting as `deletedBy`. */
+  async deleteFile(id: string, options: DeleteOptions & { actor?: Actor } = {}): Promise<boolean> {
+    const { actor = scriptActor(options.deletedBy), ...rest } = options;
+    return audited(await this.runtime(), { operation: 'deleteCdnFile', actor, targetId: id, input: { id, force: rest.force } }, (audit) =>
+      this.removal.deleteFile(id, rest, audit),
+    );
+  }
+
+  /** A delete that is one step of another audited operation (undoing a refused package's artifact): no entry of its own. */
+  deleteFileAsStep(id: string, options: DeleteOptions = {}): Promise<boolean> {
     return this.removal.deleteFile(id, options);
   }
 
@@ -131,8 +154,11 @@ export class CdnIntegrationService extends Service {
 
   // ---------------------------------------------------------------- invalidation (./cdn/invalidations.ts)
 
-  invalidateCache(fileId: string, paths?: readonly string[] | null, requestedBy?: string | null): Promise<CdnInvalidationRecord> {
-    return this.invalidations.invalidateCache(fileId, paths, requestedBy);
+  /** Audited as `invalidateCdnCache` (target: the invalidation it records); `actor` defaults to a script acting as `requestedBy`. */
+  async invalidateCache(fileId: string, paths?: readonly string[] | null, requestedBy?: string | null, actor?: Actor): Promise<CdnInvalidationRecord> {
+    return audited(await this.runtime(), { operation: 'invalidateCdnCache', actor: actor ?? scriptActor(requestedBy), input: { fileId, paths } }, (audit) =>
+      this.invalidations.invalidateCache(fileId, paths, requestedBy, audit),
+    );
   }
 
   getInvalidation(id: string): Promise<CdnInvalidationRecord | null> {

@@ -6,6 +6,7 @@ import { and, desc, eq } from 'drizzle-orm';
 
 import type { CdnProvider, PutInfo } from '../../cdn/provider.js';
 import type { Database } from '../../db/client.js';
+import type { AuditRecorder } from '../audit/trail.js';
 import { cdnFileRegions, cdnFiles } from '../../db/schema.js';
 import { BadInputError, DomainError, ErrorCode, PayloadTooLargeError } from '../errors.js';
 import { isUuid } from '../ids.js';
@@ -75,15 +76,22 @@ export class CdnUploads {
    * reading); INTERNAL_SERVER_ERROR naming each region's failure when no region could store it.
    * On any failure nothing stays behind: no row, no stored bytes. A region that fails while
    * others succeed is retried in the background; the file reports distributionStatus PARTIAL.
+   * `audit`: the audited upload's recorder; its entry commits with the activation.
    */
-  async uploadFile(filePath: string, fileName?: string | null, options?: UploadOptions | null, uploadedBy?: string | null): Promise<CdnFileRecord> {
+  async uploadFile(
+    filePath: string,
+    fileName?: string | null,
+    options?: UploadOptions | null,
+    uploadedBy?: string | null,
+    audit?: AuditRecorder,
+  ): Promise<CdnFileRecord> {
     const { givenName, fields } = parseUploadRequest(fileName, options, uploadedBy);
     const runtime = await this.scope.runtime();
     const source = await openUpload(runtime.config.uploadDir, filePath, runtime.config.maxFileSize);
     try {
       const name = givenName ?? parseFileName(path.posix.basename(source.relativePath), 'fileName');
       const inspected = await this.inspect(runtime, source, name);
-      return await this.store(runtime, source, inspected, { fileName: name, ...fields });
+      return await this.store(runtime, source, inspected, { fileName: name, ...fields }, audit);
     } finally {
       await source.handle.close().catch(() => {});
     }
@@ -129,7 +137,7 @@ export class CdnUploads {
   }
 
   /** Second pass: intent row, bytes into every region, then the row goes ACTIVE (or everything is undone). */
-  private async store(runtime: ServiceRuntime, source: OpenedUpload, inspected: Inspected, fields: UploadFields): Promise<CdnFileRecord> {
+  private async store(runtime: ServiceRuntime, source: OpenedUpload, inspected: Inspected, fields: UploadFields, audit: AuditRecorder | undefined): Promise<CdnFileRecord> {
     const { provider } = this.scope.state(runtime);
     const id = crypto.randomUUID();
     const upload: PendingUpload = { id, storageKey: `${id}/${fields.fileName}`, regions: [...provider.regions], source, inspected, fields, started: Date.now() };
@@ -139,7 +147,7 @@ export class CdnUploads {
     try {
       const outcomes = await this.putInEveryRegion(runtime, provider, upload, stored);
       if (stored.length === 0) throw everyRegionFailed(fields.fileName, outcomes);
-      await activate(runtime, id, outcomes);
+      await activate(runtime, upload, outcomes, audit);
       logStored(runtime, upload, outcomes);
     } catch (error) {
       await this.replicas.abandonUpload(runtime, id, upload.storageKey, inspected.checksum, stored);
@@ -271,8 +279,9 @@ function everyRegionFailed(fileName: string, outcomes: RegionOutcome[]): DomainE
   );
 }
 
-/** Records each region's outcome (failed ones due for retry) and flips the file to ACTIVE, in one transaction. */
-async function activate(runtime: ServiceRuntime, id: string, outcomes: RegionOutcome[]): Promise<void> {
+/** Records each region's outcome (failed ones due for retry), flips the file to ACTIVE and writes the audit entry, in one transaction. */
+async function activate(runtime: ServiceRuntime, upload: PendingUpload, outcomes: RegionOutcome[], audit: AuditRecorder | undefined): Promise<void> {
+  const { id } = upload;
   const now = new Date();
   const baseMs = runtime.config.cdnJobs.retryBaseMs;
   await runtime.db.transaction(async (tx) => {
@@ -292,6 +301,10 @@ async function activate(runtime: ServiceRuntime, id: string, outcomes: RegionOut
       .where(and(eq(cdnFiles.id, id), eq(cdnFiles.status, 'UPLOADING')))
       .returning({ id: cdnFiles.id });
     if (!activated) throw new Error(`upload record ${id} disappeared before it could be activated`);
+    await audit?.record(tx, {
+      targetId: id,
+      details: { fileName: upload.fields.fileName, size: upload.inspected.size, checksum: upload.inspected.checksum, regionsFailed: outcomes.filter((o) => !o.ok).map((o) => o.region) },
+    });
   });
 }
 

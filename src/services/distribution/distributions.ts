@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 
 import { distributions } from '../../db/schema.js';
 import type { DbExecutor } from '../../db/client.js';
+import type { AuditRecorder } from '../audit/trail.js';
 import { ConflictError, isUniqueViolation, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
 import { decodeIdCursor, newestFirstPage } from '../keysetPage.js';
@@ -72,7 +73,7 @@ export class DistributionLifecycle {
    * deprecated, or the package already has a live (PENDING/ACTIVE/PAUSED/COMPLETED) distribution.
    * BAD_USER_INPUT: see rules.ts.
    */
-  async distribute(args: DistributeUpdateArgs): Promise<DistributionRecord> {
+  async distribute(args: DistributeUpdateArgs, audit?: AuditRecorder): Promise<DistributionRecord> {
     const now = new Date();
     const plan = parsePlan(args, now);
     if (!isUuid(args.packageId)) throw new NotFoundError('Update package', String(args.packageId));
@@ -112,6 +113,7 @@ export class DistributionLifecycle {
         if (goesLive) await markPackageDistributed(tx, { packageId: pkg.id, at: now });
         await this.scheduleNext(runtime, tx, row);
         await releaseChanged(runtime.events, tx, changeOf(row, 'distribution-created'));
+        await audit?.record(tx, { targetId: row.id, details: { packageId: pkg.id, status: row.status, percentage: row.percentage } });
         return row;
       });
       runtime.log.info(
@@ -133,9 +135,9 @@ export class DistributionLifecycle {
    * dropped and its pending step does nothing. ACTIVE ⇄ COMPLETED follows 100 %. NOT_FOUND:
    * unknown id; CONFLICT: HALTED or CANCELLED.
    */
-  async setPercentage({ id, percentage }: { id: string; percentage: number }): Promise<DistributionRecord> {
+  async setPercentage({ id, percentage }: { id: string; percentage: number }, audit?: AuditRecorder): Promise<DistributionRecord> {
     const value = parsePercentage(percentage);
-    return this.change(id, 'distribution-percentage', (row, now) => {
+    return this.change(id, 'distribution-percentage', audit, (row, now) => {
       requireHolding(row, 'change the percentage of');
       const live = row.status === 'ACTIVE' || row.status === 'COMPLETED';
       const rampEnds = row.steps !== null;
@@ -151,8 +153,8 @@ export class DistributionLifecycle {
    * Stops offering the package and stops the ramp: a pending step or go-live job finds the
    * distribution PAUSED and does nothing. CONFLICT unless PENDING, ACTIVE or COMPLETED.
    */
-  async pause({ id }: { id: string }): Promise<DistributionRecord> {
-    return this.change(id, 'distribution-paused', (row, now) => {
+  async pause({ id }: { id: string }, audit?: AuditRecorder): Promise<DistributionRecord> {
+    return this.change(id, 'distribution-paused', audit, (row, now) => {
       if (row.status !== 'PENDING' && row.status !== 'ACTIVE' && row.status !== 'COMPLETED') {
         throw new ConflictError(`Distribution ${row.id} is ${row.status}: only a PENDING, ACTIVE or COMPLETED distribution can be paused`, { status: row.status });
       }
@@ -166,8 +168,8 @@ export class DistributionLifecycle {
    * when that has passed). Jobs are enqueued under a new generation. CONFLICT unless PAUSED, or
    * when its version was deprecated meanwhile.
    */
-  async resume({ id }: { id: string }): Promise<DistributionRecord> {
-    return this.change(id, 'distribution-resumed', async (row, now, tx) => {
+  async resume({ id }: { id: string }, audit?: AuditRecorder): Promise<DistributionRecord> {
+    return this.change(id, 'distribution-resumed', audit, async (row, now, tx) => {
       if (row.status !== 'PAUSED') throw new ConflictError(`Distribution ${row.id} is ${row.status}, not PAUSED: only a paused distribution can be resumed`, { status: row.status });
       const target = (await lockPackageWithTarget(tx, { packageId: row.packageId }))?.target;
       if (target?.isDeprecated) {
@@ -189,8 +191,8 @@ export class DistributionLifecycle {
   }
 
   /** Withdraws a distribution for good (the package may be distributed again). CONFLICT when HALTED or CANCELLED. */
-  async cancel({ id, reason }: { id: string; reason?: string | null }): Promise<DistributionRecord> {
-    return this.change(id, 'distribution-cancelled', (row) => {
+  async cancel({ id, reason }: { id: string; reason?: string | null }, audit?: AuditRecorder): Promise<DistributionRecord> {
+    return this.change(id, 'distribution-cancelled', audit, (row) => {
       requireHolding(row, 'cancel');
       return { status: 'CANCELLED', nextStepAt: null, generation: row.generation + 1, statusReason: reason?.slice(0, 2000) ?? null };
     });
@@ -200,8 +202,8 @@ export class DistributionLifecycle {
    * Stops a distribution for good because its release is being rolled back: never offered
    * again, its ramp and go-live do nothing. CONFLICT when already HALTED or CANCELLED.
    */
-  async halt({ id, reason }: { id: string; reason: string }): Promise<DistributionRecord> {
-    return this.change(id, 'distribution-halted', (row) => {
+  async halt({ id, reason }: { id: string; reason: string }, audit?: AuditRecorder): Promise<DistributionRecord> {
+    return this.change(id, 'distribution-halted', audit, (row) => {
       requireHolding(row, 'halt');
       return { status: 'HALTED', nextStepAt: null, generation: row.generation + 1, statusReason: reason.slice(0, 2000) };
     });
@@ -254,11 +256,11 @@ export class DistributionLifecycle {
 
   // ---------------------------------------------------------------- internals
 
-  /** An admin change: NOT_FOUND for an unknown id; `decide` throws for a refused change. */
-  private async change(id: string, reason: string, decide: Decide): Promise<DistributionRecord> {
+  /** An admin change: NOT_FOUND for an unknown id; `decide` throws for a refused change. `audit` records it in the change's transaction. */
+  private async change(id: string, reason: string, audit: AuditRecorder | undefined, decide: Decide): Promise<DistributionRecord> {
     if (!isUuid(id)) throw new NotFoundError('Distribution', String(id));
     const runtime = await this.scope.runtime();
-    const updated = await this.transition(runtime, id, reason, decide);
+    const updated = await this.transition(runtime, id, reason, decide, audit);
     if (!updated) throw new NotFoundError('Distribution', id);
     runtime.log.info({ distributionId: id, reason, status: updated.status, percentage: updated.percentage, generation: updated.generation }, 'distribution changed');
     return updated;
@@ -289,18 +291,23 @@ export class DistributionLifecycle {
     id: string,
     reason: string,
     decide: Decide,
+    audit?: AuditRecorder,
   ): Promise<DistributionRecord | null> {
     return runtime.db.transaction(async (tx) => {
       const row = await lockDistribution(tx, { id });
       if (!row) return null;
       const now = new Date();
       const changes = await decide(row, now, tx);
-      if (changes === null) return row;
+      if (changes === null) {
+        await audit?.record(tx, { details: { unchanged: true } });
+        return row;
+      }
       const updated = await updateDistributionIf(tx, { id, expected: row, set: changes });
       if (!updated) throw new ConflictError(`Distribution ${id} changed while this request ran: read it again and retry`);
       if (updated.startedAt && !row.startedAt) await markPackageDistributed(tx, { packageId: updated.packageId, at: now });
       await this.scheduleNext(runtime, tx, updated);
       await releaseChanged(runtime.events, tx, changeOf(updated, reason));
+      await audit?.record(tx, { details: { from: { status: row.status, percentage: row.percentage }, to: { status: updated.status, percentage: updated.percentage } } });
       return updated;
     });
   }

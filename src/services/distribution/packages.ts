@@ -1,3 +1,4 @@
+import type { AuditRecorder } from '../audit/trail.js';
 import { BadInputError, ConflictError, DomainError, ErrorCode, isUniqueViolation, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
 import { describeOwner, parseOwner, type Owner } from '../owner.js';
@@ -81,14 +82,14 @@ export class DistributionPackages {
    * expired. PAYLOAD_TOO_LARGE: a file over MAX_FILE_SIZE. A file stored for a request that then
    * fails is deleted again.
    */
-  async createPackage(args: CreateUpdatePackageArgs): Promise<UpdatePackageRecord> {
+  async createPackage(args: CreateUpdatePackageArgs, audit?: AuditRecorder): Promise<UpdatePackageRecord> {
     const request = parsePackageRequest(args);
     const runtime = await this.scope.runtime();
     await checkVersionsAndDuplicates(runtime, request);
     const stored = request.source.kind === 'path' ? await this.storeArtifact(request, request.source.packagePath) : null;
     const cdnFileId = stored ?? (request.source as { cdnFileId: string }).cdnFileId;
     try {
-      const created = await recordPackage(runtime, request, cdnFileId);
+      const created = await recordPackage(runtime, request, cdnFileId, audit, stored !== null);
       runtime.log.info(
         { packageId: created.id, toVersion: created.toVersion, isDelta: created.isDelta, cdnFileId, extensionId: created.extensionId, productId: created.productId },
         'update package created',
@@ -96,7 +97,7 @@ export class DistributionPackages {
       return created;
     } catch (error) {
       if (stored) {
-        await this.scope.cdn.deleteFile(stored, { deletedBy: request.createdBy, force: true }).catch((cleanup: unknown) =>
+        await this.scope.cdn.deleteFileAsStep(stored, { deletedBy: request.createdBy, force: true }).catch((cleanup: unknown) =>
           runtime.log.warn({ err: cleanup, fileId: stored }, 'could not delete the artifact stored for a package that was refused'),
         );
       }
@@ -124,7 +125,7 @@ export class DistributionPackages {
 
   /** Stores the artifact through the CDN service; resolves the new file's id. */
   private async storeArtifact(request: PackageRequest, packagePath: string): Promise<string> {
-    const file = await this.scope.cdn.uploadFile(packagePath, null, { metadata: { updatePackage: { toVersion: request.to.version, isDelta: request.isDelta } } }, request.createdBy);
+    const file = await this.scope.cdn.uploadFileAsStep(packagePath, null, { metadata: { updatePackage: { toVersion: request.to.version, isDelta: request.isDelta } } }, request.createdBy);
     return file.id;
   }
 }
@@ -215,8 +216,14 @@ async function checkVersionsAndDuplicates(runtime: ServiceRuntime, request: Pack
   });
 }
 
-/** In one transaction: versions exist, the CDN file is ACTIVE (locked), insert, publish. */
-async function recordPackage(runtime: ServiceRuntime, request: PackageRequest, cdnFileId: string): Promise<UpdatePackageRecord> {
+/** In one transaction: versions exist, the CDN file is ACTIVE (locked), insert, publish, audit entry. */
+async function recordPackage(
+  runtime: ServiceRuntime,
+  request: PackageRequest,
+  cdnFileId: string,
+  audit: AuditRecorder | undefined,
+  artifactStored: boolean,
+): Promise<UpdatePackageRecord> {
   const { db, events } = runtime;
   try {
     return await db.transaction(async (tx) => {
@@ -248,6 +255,8 @@ async function recordPackage(runtime: ServiceRuntime, request: PackageRequest, c
         },
       });
       await releaseChanged(events, tx, { ...request.owner, distributionId: null, reason: 'package-created' });
+      // The artifact's upload (artifactStored) is part of this operation: named here, not an entry of its own.
+      await audit?.record(tx, { targetId: created.id, details: { cdnFileId: file.id, artifactStored, toVersion: to.version, isDelta: request.isDelta } });
       return created;
     });
   } catch (error) {

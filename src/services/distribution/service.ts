@@ -1,3 +1,5 @@
+import { scriptActor, type Actor } from '../audit/actor.js';
+import { audited } from '../audit/trail.js';
 import { CdnIntegrationService } from '../cdn/service.js';
 import { isUuid } from '../ids.js';
 import type { Page } from '../pagination.js';
@@ -81,8 +83,10 @@ export class DistributionService extends Service {
 
   // ---------------------------------------------------------------- packages (./packages.ts)
 
-  createUpdatePackage(args: CreateUpdatePackageArgs): Promise<UpdatePackageRecord> {
-    return this.packages.createPackage(args);
+  /** Audited as `createUpdatePackage`; `actor` defaults to a script acting as `createdBy`. */
+  async createUpdatePackage(args: CreateUpdatePackageArgs & { actor?: Actor }): Promise<UpdatePackageRecord> {
+    const { actor = scriptActor(args.createdBy), ...input } = args;
+    return audited(await this.runtime(), { operation: 'createUpdatePackage', actor, input }, (audit) => this.packages.createPackage(input, audit));
   }
 
   /** The package, or null for an unknown id. */
@@ -109,24 +113,28 @@ export class DistributionService extends Service {
 
   // ---------------------------------------------------------------- distributions (./distributions.ts)
 
-  distributeUpdate(args: DistributeUpdateArgs): Promise<DistributionRecord> {
-    return this.lifecycle.distribute(args);
+  // Admin changes: each audited under its mutation's name (services/audit/trail.ts). `actor`
+  // defaults to a script (acting as `createdBy` where there is one).
+
+  async distributeUpdate(args: DistributeUpdateArgs & { actor?: Actor }): Promise<DistributionRecord> {
+    const { actor = scriptActor(args.createdBy), ...input } = args;
+    return audited(await this.runtime(), { operation: 'distributeUpdate', actor, input }, (audit) => this.lifecycle.distribute(input, audit));
   }
 
-  updateDistributionPercentage(args: { id: string; percentage: number }): Promise<DistributionRecord> {
-    return this.lifecycle.setPercentage(args);
+  async updateDistributionPercentage({ actor = scriptActor(), ...input }: { id: string; percentage: number; actor?: Actor }): Promise<DistributionRecord> {
+    return audited(await this.runtime(), { operation: 'updateDistributionPercentage', actor, targetId: input.id, input }, (audit) => this.lifecycle.setPercentage(input, audit));
   }
 
-  pauseDistribution(args: { id: string }): Promise<DistributionRecord> {
-    return this.lifecycle.pause(args);
+  async pauseDistribution({ actor = scriptActor(), ...input }: { id: string; actor?: Actor }): Promise<DistributionRecord> {
+    return audited(await this.runtime(), { operation: 'pauseDistribution', actor, targetId: input.id, input }, (audit) => this.lifecycle.pause(input, audit));
   }
 
-  resumeDistribution(args: { id: string }): Promise<DistributionRecord> {
-    return this.lifecycle.resume(args);
+  async resumeDistribution({ actor = scriptActor(), ...input }: { id: string; actor?: Actor }): Promise<DistributionRecord> {
+    return audited(await this.runtime(), { operation: 'resumeDistribution', actor, targetId: input.id, input }, (audit) => this.lifecycle.resume(input, audit));
   }
 
-  cancelDistribution(args: { id: string; reason?: string | null }): Promise<DistributionRecord> {
-    return this.lifecycle.cancel(args);
+  async cancelDistribution({ actor = scriptActor(), ...input }: { id: string; reason?: string | null; actor?: Actor }): Promise<DistributionRecord> {
+    return audited(await this.runtime(), { operation: 'cancelDistribution', actor, targetId: input.id, input }, (audit) => this.lifecycle.cancel(input, audit));
   }
 
   /** Stops a distribution for good (a rollback of its release): HALTED is never offered again. */

@@ -31,6 +31,7 @@ export class RollbackAutomationSeedApi {
     return this.service.approvePlan({ id: planId, approvedBy });
   }
 
+  /** Audited as executeRollbackPlan by a script (the seed's call names no actor). */
   executeRollback(planId: string): Promise<RollbackPlanRecord> {
     return this.service.executePlan({ id: planId });
   }

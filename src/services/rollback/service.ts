@@ -1,4 +1,6 @@
 import type { EventStream } from '../../events/stream.js';
+import { scriptActor, SYSTEM_ACTORS, type Actor } from '../audit/actor.js';
+import { audited, type AuditRecorder } from '../audit/trail.js';
 import type { CdnIntegrationService } from '../cdn/service.js';
 import { BadInputError, ConflictError, DomainError, ErrorCode, ForbiddenError, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
@@ -36,6 +38,8 @@ export interface CreateRollbackPlanArgs {
   scheduledAt?: Date | string | null;
   /** The caller's user id. */
   createdBy?: string | null;
+  /** Who is asking, for the audit trail (default: a script acting as `createdBy`). */
+  actor?: Actor;
 }
 
 export interface RollbackPlanFilter extends PageRequest {
@@ -72,7 +76,12 @@ export class RollbackAutomationService extends Service {
    * plan shows what blocks it). BAD_USER_INPUT: invalid SemVer, the same version twice, a target
    * not older than the source, a bad strategy or schedule, a missing reason or owner.
    */
-  async createPlan(args: CreateRollbackPlanArgs): Promise<RollbackPlanRecord> {
+  async createPlan({ actor, ...input }: CreateRollbackPlanArgs): Promise<RollbackPlanRecord> {
+    const runtime = await this.runtime();
+    return audited(runtime, { operation: 'createRollbackPlan', actor: actor ?? scriptActor(input.createdBy), input }, (audit) => this.insertPlan(input, audit));
+  }
+
+  private async insertPlan(args: CreateRollbackPlanArgs, audit: AuditRecorder): Promise<RollbackPlanRecord> {
     const owner = parseOwner(args.extensionId, args.productId);
     const from = parseVersion(args.fromVersion, 'fromVersion');
     const to = parseVersion(args.toVersion, 'toVersion');
@@ -110,6 +119,7 @@ export class RollbackAutomationService extends Service {
         },
       });
       await this.execution.publish(runtime, tx, 'created', row);
+      await audit.record(tx, { targetId: row.id, details: { failedCheck: firstFailed(row.safetyChecks)?.name ?? null } });
       return row;
     });
     runtime.log.info({ planId: plan.id, from: plan.fromVersion, to: plan.toVersion, failed: firstFailed(plan.safetyChecks)?.name ?? null }, 'rollback plan created');
@@ -138,8 +148,14 @@ export class RollbackAutomationService extends Service {
    * ROLLBACK_REQUIRE_SECOND_APPROVER=true, FORBIDDEN when the approver created the plan. A
    * SCHEDULED plan's run is enqueued here, at its scheduledAt.
    */
-  async approvePlan({ id, approvedBy }: { id: string; approvedBy?: string | null }): Promise<RollbackPlanRecord> {
+  async approvePlan({ actor, ...input }: { id: string; approvedBy?: string | null; actor?: Actor }): Promise<RollbackPlanRecord> {
     const runtime = await this.runtime();
+    return audited(runtime, { operation: 'approveRollbackPlan', actor: actor ?? scriptActor(input.approvedBy), targetId: input.id, input }, (audit) =>
+      this.approve(runtime, input, audit),
+    );
+  }
+
+  private async approve(runtime: ServiceRuntime, { id, approvedBy }: { id: string; approvedBy?: string | null }, audit: AuditRecorder): Promise<RollbackPlanRecord> {
     const plan = await this.requirePlan(runtime, id);
     requireStatus(plan, ['PENDING'], 'approve');
     const approver = approvedBy && isUuid(approvedBy) ? approvedBy : null;
@@ -165,6 +181,7 @@ export class RollbackAutomationService extends Service {
         await runtime.jobs.send('rollback.scheduled', { planId: row.id }, { key: row.id, startAfter: row.scheduledAt, tx });
       }
       await this.execution.publish(runtime, tx, 'approved', row);
+      await audit.record(tx);
       return row;
     });
     if (!approved) throw await this.stateConflict(runtime, id, 'approve');
@@ -174,8 +191,14 @@ export class RollbackAutomationService extends Service {
   }
 
   /** PENDING or APPROVED → CANCELLED. CONFLICT naming the state otherwise (an executing plan runs to its end). */
-  async cancelPlan({ id, cancelledBy }: { id: string; cancelledBy?: string | null }): Promise<RollbackPlanRecord> {
+  async cancelPlan({ actor, ...input }: { id: string; cancelledBy?: string | null; actor?: Actor }): Promise<RollbackPlanRecord> {
     const runtime = await this.runtime();
+    return audited(runtime, { operation: 'cancelRollbackPlan', actor: actor ?? scriptActor(input.cancelledBy), targetId: input.id, input }, (audit) =>
+      this.cancel(runtime, input, audit),
+    );
+  }
+
+  private async cancel(runtime: ServiceRuntime, { id, cancelledBy }: { id: string; cancelledBy?: string | null }, audit: AuditRecorder): Promise<RollbackPlanRecord> {
     const plan = await this.requirePlan(runtime, id);
     requireStatus(plan, ['PENDING', 'APPROVED'], 'cancel');
     const cancelled = await runtime.db.transaction(async (tx) => {
@@ -184,7 +207,10 @@ export class RollbackAutomationService extends Service {
         from: ['PENDING', 'APPROVED'],
         set: { status: 'CANCELLED', cancelledAt: new Date(), cancelledBy: cancelledBy && isUuid(cancelledBy) ? cancelledBy : null },
       });
-      if (row) await this.execution.publish(runtime, tx, 'cancelled', row);
+      if (row) {
+        await this.execution.publish(runtime, tx, 'cancelled', row);
+        await audit.record(tx);
+      }
       return row;
     });
     if (!cancelled) throw await this.stateConflict(runtime, id, 'cancel');
@@ -200,8 +226,12 @@ export class RollbackAutomationService extends Service {
    * the work starts. Returns the plan EXECUTING (the job finishes it in the background).
    * `fromSchedule`: the scheduled job's own call (a SCHEDULED plan is refused before its time).
    */
-  async executePlan({ id, fromSchedule = false }: { id: string; fromSchedule?: boolean }): Promise<RollbackPlanRecord> {
+  async executePlan({ actor = scriptActor(), ...input }: { id: string; fromSchedule?: boolean; actor?: Actor }): Promise<RollbackPlanRecord> {
     const runtime = await this.runtime();
+    return audited(runtime, { operation: 'executeRollbackPlan', actor, targetId: input.id, input }, (audit) => this.execute(runtime, input, audit));
+  }
+
+  private async execute(runtime: ServiceRuntime, { id, fromSchedule = false }: { id: string; fromSchedule?: boolean }, audit: AuditRecorder): Promise<RollbackPlanRecord> {
     const plan = await this.requirePlan(runtime, id);
     requireStatus(plan, ['APPROVED'], 'execute');
     if (!fromSchedule && plan.rollbackStrategy === 'SCHEDULED' && plan.scheduledAt && plan.scheduledAt.getTime() > Date.now()) {
@@ -226,6 +256,7 @@ export class RollbackAutomationService extends Service {
       from: ['APPROVED'],
       set: { safetyChecks: outcome.checks, estimatedDowntime: outcome.estimatedDowntime, executedAt: new Date(), steps: initialSteps(), error: null },
       change: 'executing',
+      audit,
     });
     if (!started) throw await this.stateConflict(runtime, id, 'execute');
     runtime.log.info({ planId: id, generation: started.executionGeneration }, 'rollback plan executing');
@@ -237,8 +268,12 @@ export class RollbackAutomationService extends Service {
    * repeated). The checks run again first, knowing which steps already ran. CONFLICT naming the
    * state when the plan is not FAILED, or naming a FAILED check.
    */
-  async retryPlan({ id }: { id: string }): Promise<RollbackPlanRecord> {
+  async retryPlan({ actor = scriptActor(), ...input }: { id: string; actor?: Actor }): Promise<RollbackPlanRecord> {
     const runtime = await this.runtime();
+    return audited(runtime, { operation: 'retryRollbackPlan', actor, targetId: input.id, input }, (audit) => this.retry(runtime, input, audit));
+  }
+
+  private async retry(runtime: ServiceRuntime, { id }: { id: string }, audit: AuditRecorder): Promise<RollbackPlanRecord> {
     const plan = await this.requirePlan(runtime, id);
     requireStatus(plan, ['FAILED'], 'retry');
     const completedSteps = plan.steps.filter((step) => step.status === 'COMPLETED').map((step) => step.name);
@@ -252,7 +287,7 @@ export class RollbackAutomationService extends Service {
       throw checkConflict(plan, blocking, 'retried');
     }
     const steps = plan.steps.map((step) => (step.status === 'COMPLETED' ? step : { ...step, status: 'PENDING' as const, finishedAt: null }));
-    const started = await this.startExecution(runtime, { id, from: ['FAILED'], set: { safetyChecks: outcome.checks, steps, error: null, completedAt: null }, change: 'retrying' });
+    const started = await this.startExecution(runtime, { id, from: ['FAILED'], set: { safetyChecks: outcome.checks, steps, error: null, completedAt: null }, change: 'retrying', audit });
     if (!started) throw await this.stateConflict(runtime, id, 'retry');
     runtime.log.info({ planId: id, generation: started.executionGeneration }, 'rollback plan retried');
     return started;
@@ -267,7 +302,7 @@ export class RollbackAutomationService extends Service {
   async runScheduledJob({ planId }: { planId: string }): Promise<void> {
     const runtime = await this.runtime();
     try {
-      await this.executePlan({ id: planId, fromSchedule: true });
+      await this.executePlan({ id: planId, fromSchedule: true, actor: SYSTEM_ACTORS.rollbackScheduler });
     } catch (error) {
       // A cancelled or already-run plan, or a check that fails at the scheduled time, is an
       // answer, not a job failure: the plan records it (checks) and the log says why.
@@ -305,10 +340,10 @@ export class RollbackAutomationService extends Service {
     });
   }
 
-  /** The compare-and-set that starts an execution, its job, and the event: one transaction. */
+  /** The compare-and-set that starts an execution, its job, the event and the audit entry: one transaction. */
   private startExecution(
     runtime: ServiceRuntime,
-    { id, from, set, change }: { id: string; from: RollbackStatus[]; set: Partial<store.NewRollbackPlanRow>; change: string },
+    { id, from, set, change, audit }: { id: string; from: RollbackStatus[]; set: Partial<store.NewRollbackPlanRow>; change: string; audit: AuditRecorder },
   ): Promise<RollbackPlanRecord | null> {
     return runtime.db.transaction(async (tx) => {
       const current = await store.selectPlan(tx, { id });
@@ -318,6 +353,7 @@ export class RollbackAutomationService extends Service {
       if (!row) return null;
       await runtime.jobs.send('rollback.execute', { planId: id, generation }, { key: executeJobKey(id, generation), tx });
       await this.execution.publish(runtime, tx, change, row);
+      await audit.record(tx, { details: { generation } });
       return row;
     });
   }

@@ -1,4 +1,6 @@
 import type { ChangelogEntryRecord } from '../../db/schema.js';
+import { scriptActor, type Actor } from '../audit/actor.js';
+import { audited, type AuditRecorder } from '../audit/trail.js';
 import { BadInputError, ConflictError, isUniqueViolation, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
 import { parseMetadata } from '../metadata.js';
@@ -103,6 +105,8 @@ export interface CreateVersionArgs {
   metadata?: Record<string, unknown> | null;
   /** The caller's id (a uuid), recorded on the version. */
   releasedBy?: string | null;
+  /** Who is asking, for the audit trail (default: a script acting as `releasedBy`). */
+  actor?: Actor;
 }
 
 /** An owner and which of its versions count. */
@@ -116,6 +120,8 @@ export interface DeprecateVersionArgs {
   id: string;
   reason: string;
   deprecatedBy?: string | null;
+  /** Who is asking, for the audit trail (default: a script acting as `deprecatedBy`). */
+  actor?: Actor;
 }
 
 export interface ChangelogRangeArgs extends OwnerVersionsArgs {
@@ -135,7 +141,16 @@ export class VersionManagementService extends Service {
    * is not strict SemVer or bad fields, CONFLICT when the owner already has a version of the
    * same precedence. VERSION_PUBLISHED is sent with the commit (never for a rollback).
    */
-  async createVersion({ version, extensionId, productId, changelog, releaseNotes, metadata, releasedBy }: CreateVersionArgs): Promise<VersionRecord> {
+  async createVersion(args: CreateVersionArgs): Promise<VersionRecord> {
+    const { actor = scriptActor(args.releasedBy), ...input } = args;
+    const runtime = await this.runtime();
+    return audited(runtime, { operation: 'createVersion', actor, input }, (audit) => this.insertVersion(input, audit));
+  }
+
+  private async insertVersion(
+    { version, extensionId, productId, changelog, releaseNotes, metadata, releasedBy }: CreateVersionArgs,
+    audit: AuditRecorder,
+  ): Promise<VersionRecord> {
     const parsed = parseVersion(version);
     if (Math.max(parsed.major, parsed.minor, parsed.patch) > MAX_PART) {
       throw new BadInputError(`version ${parsed.version} has a part above ${MAX_PART}; stored versions keep each part within a 32-bit integer`, { field: 'version' });
@@ -153,10 +168,11 @@ export class VersionManagementService extends Service {
     const { db, events } = await this.runtime();
     let created: VersionRecord;
     try {
-      // The event is queued in the same transaction: sent iff the version commits.
+      // The event and the audit entry are written in the same transaction: both exist iff the version commits.
       created = await db.transaction(async (tx) => {
         const row = await store.insertVersion(tx, { values });
         await events.publish(VERSION_PUBLISHED, { action: 'CREATED', version: row }, { tx });
+        await audit.record(tx, { targetId: row.id, details: { version: row.version } });
         return row;
       });
     } catch (error) {
@@ -214,7 +230,13 @@ export class VersionManagementService extends Service {
    * Marks a version deprecated: it is never offered as an update again and `latestVersion`
    * skips it. NOT_FOUND for an unknown id, CONFLICT when it is already deprecated.
    */
-  async deprecateVersion({ id, reason, deprecatedBy }: DeprecateVersionArgs): Promise<VersionRecord> {
+  async deprecateVersion(args: DeprecateVersionArgs): Promise<VersionRecord> {
+    const { actor = scriptActor(args.deprecatedBy), ...input } = args;
+    const runtime = await this.runtime();
+    return audited(runtime, { operation: 'deprecateVersion', actor, targetId: args.id, input }, (audit) => this.markDeprecated(input, audit));
+  }
+
+  private async markDeprecated({ id, reason, deprecatedBy }: DeprecateVersionArgs, audit: AuditRecorder): Promise<VersionRecord> {
     const why = typeof reason === 'string' ? reason.trim() : '';
     if (why.length === 0 || why.length > LIMITS.reason) {
       throw new BadInputError(`reason must be 1–${LIMITS.reason} characters: say why clients must not get this version`, { field: 'reason' });
@@ -224,7 +246,10 @@ export class VersionManagementService extends Service {
     const { db, events } = await this.runtime();
     const updated = await db.transaction(async (tx) => {
       const row = await store.markDeprecated(tx, { id, reason: why, deprecatedBy: deprecatedBy ?? null, at: new Date() });
-      if (row) await events.publish(VERSION_PUBLISHED, { action: 'DEPRECATED', version: row }, { tx });
+      if (row) {
+        await events.publish(VERSION_PUBLISHED, { action: 'DEPRECATED', version: row }, { tx });
+        await audit.record(tx, { details: { version: row.version } });
+      }
       return row;
     });
     if (!updated) {
