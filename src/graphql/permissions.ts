@@ -27,6 +27,7 @@ export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<s
     checkForUpdates: 'user',
     rollbackPlan: 'admin',
     rollbackPlans: 'admin',
+    auditLog: 'admin',
   },
   Mutation: {
     createVersion: 'admin',

@@ -7,6 +7,7 @@ import { buildSchema, type PubSub } from 'type-graphql';
 import type { EventBus } from '../events/eventBus.js';
 import type { Topic } from '../events/topics.js';
 import { permissions } from './permissions.js';
+import { AuditResolver } from './resolvers/auditResolver.js';
 import { CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver } from './resolvers/cdnResolver.js';
 import { DistributionResolver, DistributionStatsResolver, UpdatePackageResolver, VersionPackagesResolver } from './resolvers/distributionResolver.js';
 import { UpdateCheckResolver } from './resolvers/updateCheckResolver.js';
@@ -25,6 +26,7 @@ export const resolvers = [
   DistributionStatsResolver,
   UpdateCheckResolver,
   RollbackResolver,
+  AuditResolver,
 ] as const;
 
 /**
