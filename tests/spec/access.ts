@@ -34,6 +34,8 @@ export const ACCESS_SPEC: Record<RootName, Record<string, Role>> = {
     adoption: 'admin',
     rollbackPlan: 'admin',
     rollbackPlans: 'admin',
+    // The audit trail (the contract: "auditLog(…) (admin)").
+    auditLog: 'admin',
   },
   Mutation: {
     createVersion: 'admin',
