@@ -28,6 +28,7 @@ import {
 import { putInUploads, randomBytes } from '../helpers/cdnFiles.js';
 import { HttpClient } from '../helpers/client.js';
 import { createVersions, distribute, ownerWithPackage } from '../helpers/distribution.js';
+import { RollbackAutomationSeedApi } from '../../src/services/rollback/seedApi.js';
 import { seedReleases, waitForPlan } from '../helpers/rollback.js';
 import { ADMIN_ID, startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
 
@@ -303,6 +304,36 @@ describe('actors', () => {
     ]);
     expect(deprecated.isDeprecated).toBe(true);
     expect((await auditLog({ actor: scriptUser })).nodes.map((e) => e.targetId)).toEqual([created.id]);
+  });
+
+  it("the seed's positional calls record the actor they pass", async () => {
+    const creator = '00000000-0000-4000-8000-00000000c1c1';
+    const approver = '00000000-0000-4000-8000-00000000c2c2';
+    const extensionId = uniqueId('audit');
+    await seedReleases(server, extensionId, ['1.0.0', '1.1.0']);
+    const seed = new RollbackAutomationSeedApi(server.app.services.rollback);
+    const plan = await seed.createRollbackPlan('1.1.0', '1.0.0', 'crash on start-up', extensionId, undefined, 'immediate', undefined, creator);
+    await seed.approveRollbackPlan(plan.id, approver);
+    await expect(seed.approveRollbackPlan(plan.id, approver)).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect((await entriesFor(plan.id)).map((e) => [e.operation, e.outcome, e.actor.id, e.actor.role])).toEqual([
+      ['approveRollbackPlan', 'FAILED', approver, 'script'],
+      ['approveRollbackPlan', 'SUCCEEDED', approver, 'script'],
+      ['createRollbackPlan', 'SUCCEEDED', creator, 'script'],
+    ]);
+  });
+
+  it('a SCHEDULED plan run at its time is recorded as executed by system:rollback-scheduler', async () => {
+    const extensionId = uniqueId('audit');
+    await seedReleases(server, extensionId, ['1.0.0', '1.1.0']);
+    const scheduledAt = new Date(Date.now() + 3_000).toISOString();
+    const plan = (await admin.data(CreateRollbackPlanDocument, { input: { ...PLAN_INPUT, extensionId, rollbackStrategy: 'SCHEDULED', scheduledAt } })).createRollbackPlan;
+    await admin.data(ApproveRollbackPlanDocument, { planId: plan.id });
+    // The plan's last step fails on purpose on this server: the execution started is what counts here.
+    await waitForPlan(admin, plan.id, (p) => p.status === 'FAILED', 20_000);
+    const [executed] = (await auditLog({ targetId: plan.id, operation: 'executeRollbackPlan' })).nodes;
+    expect(executed).toMatchObject({ outcome: 'SUCCEEDED', actor: { id: 'system:rollback-scheduler', role: 'system' } });
+    expect(Date.parse(executed!.at)).toBeGreaterThanOrEqual(Date.parse(scheduledAt));
+    expect((await auditLog({ actor: 'system:rollback-scheduler', targetId: plan.id })).totalCount).toBe(1);
   });
 });
 
