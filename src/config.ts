@@ -55,6 +55,11 @@ export interface Config {
   distribution: {
     /** How often client report and offer counts are written (DISTRIBUTION_REPORT_FLUSH_INTERVAL, default 5 s; also at shutdown). */
     reportFlushMs: number;
+    /**
+     * How often one instance re-evaluates every untripped health gate (HEALTH_GATE_SWEEP_INTERVAL,
+     * default 60 s): a backstop for evaluations a flush could not run (at shutdown, or after an error).
+     */
+    healthGateSweepMs: number;
   };
   cdnJobs: {
     /** How often download counts are written to the database (CDN_STATS_FLUSH_INTERVAL, default 5 s; also at shutdown). */
@@ -291,7 +296,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     testQueues: testQueuesText === '1',
     testEveryMs: text('JOBS_TEST_EVERY_INTERVAL') === undefined ? undefined : duration('JOBS_TEST_EVERY_INTERVAL', 1_000, 10),
   };
-  const distribution = { reportFlushMs: duration('DISTRIBUTION_REPORT_FLUSH_INTERVAL', 5_000, 50) };
+  const distribution = {
+    reportFlushMs: duration('DISTRIBUTION_REPORT_FLUSH_INTERVAL', 5_000, 50),
+    healthGateSweepMs: duration('HEALTH_GATE_SWEEP_INTERVAL', 60_000, 100),
+  };
 
   const secondApproverText = text('ROLLBACK_REQUIRE_SECOND_APPROVER');
   if (secondApproverText !== undefined && !['true', 'false'].includes(secondApproverText)) bad('ROLLBACK_REQUIRE_SECOND_APPROVER', secondApproverText, 'expected true or false');

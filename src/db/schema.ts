@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   boolean,
   check,
@@ -252,6 +253,9 @@ export const distributionStatus = pgEnum('distribution_status', ['PENDING', 'ACT
 /** One step of a ramp: go to `percentage`, then hold `holdSeconds` before the next step. */
 export type RampStepRecord = { percentage: number; holdSeconds: number };
 
+/** A distribution's health gate (automatic rollback): see services/distribution/healthGate.ts. */
+export type HealthGateRecord = { minSamples: number; maxFailureRate: number; autoExecute: boolean };
+
 export const distributions = pgTable(
   'distributions',
   {
@@ -290,6 +294,14 @@ export const distributions = pgTable(
     createdBy: uuid('created_by'),
     createdAt: createdAt('created_at'),
     updatedAt: createdAt('updated_at'),
+    /** Automatic rollback from client reports; null: no gate. */
+    healthGate: jsonb('health_gate').$type<HealthGateRecord>(),
+    /** When the gate tripped (set once, by a compare-and-set: a breach acts once across instances). */
+    healthTrippedAt: at('health_tripped_at'),
+    /** What the gate found and did, with the numbers (or why it could not plan a rollback). */
+    healthTripNote: text('health_trip_note'),
+    /** The rollback plan the gate created (or found open) for this release. */
+    healthRollbackPlanId: uuid('health_rollback_plan_id').references((): AnyPgColumn => rollbackPlans.id),
   },
   (t) => [
     uniqueIndex('distributions_one_live_per_package')

@@ -17,6 +17,8 @@ export interface QueuePayloads {
   'rollback.execute': { planId: string; generation: number };
   /** Executes an approved SCHEDULED rollback plan at its scheduledAt (sent with startAfter). */
   'rollback.scheduled': { planId: string };
+  /** Approves and executes the rollback plan a distribution's health gate created (autoExecute); sent in the trip's transaction. */
+  'rollback.health-gate-execute': { planId: string; distributionId: string };
 
   /** Test-only (registered when JOBS_TEST_QUEUES=1): logs its start and end, sleeps in between. */
   'test.record': { marker: string; sleepMs?: number; sentAt?: number };

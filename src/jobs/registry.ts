@@ -47,7 +47,10 @@ export async function startJobs({ runtime, services, work = true }: JobContext &
   for (const definition of definitions) register(definition, context);
   scheduleCdnJobs(jobs, services.cdn, config);
   // Client report and offer counts are this instance's in-memory tallies: each instance writes its own.
+  // Each flush hands the gated distributions it wrote counts for to the health gate (createServices wires it).
   jobs.everyOnThisInstance('distribution.report-flush', config.distribution.reportFlushMs, () => services.distribution.flushReports());
+  // Backstop for evaluations a flush could not run (at shutdown, after an error): one instance re-evaluates every untripped gate.
+  jobs.every('rollback.health-gate-sweep', config.distribution.healthGateSweepMs, () => services.rollback.evaluateHealthGates());
   if (config.jobs.testQueues) addTestRecurringTask(runtime);
   await jobs.start({ work });
 }

@@ -17,11 +17,9 @@ export interface Services {
 
 export function createServices(runtime: RuntimeSource): Services {
   const cdn = new CdnIntegrationService(runtime);
-  return {
-    versions: new VersionManagementService(runtime),
-    cdn,
-    distribution: new DistributionService(runtime),
-    rollback: new RollbackAutomationService(runtime, { cdn }),
-    audit: new AuditLogService(runtime),
-  };
+  const distribution = new DistributionService(runtime);
+  const rollback = new RollbackAutomationService(runtime, { cdn });
+  // Report counts reaching the database feed the health gates (automatic rollback).
+  distribution.onReportsFlushed((distributionIds) => rollback.evaluateHealthGates({ distributionIds }));
+  return { versions: new VersionManagementService(runtime), cdn, distribution, rollback, audit: new AuditLogService(runtime) };
 }

@@ -57,7 +57,7 @@ describe('reportUpdateStatus', () => {
     expect(await statsRows()).toEqual(before);
 
     const { result: flushed, statements } = await recordStatements(server, () => server.app.services.distribution.flushReports());
-    expect(flushed).toEqual({ reportRows: 1, offerRows: 1, reports: 205, offers: 95, statements: 3 });
+    expect(flushed).toEqual({ reportRows: 1, offerRows: 1, reports: 205, offers: 95, statements: 3, gatedDistributionIds: [] });
     expect(statements.filter((text) => /distribution_daily_stats|version_adoption_daily/.test(text))).toHaveLength(3);
     expect(await statsRows()).toEqual({ stats: before.stats + 1, adoption: before.adoption + 1 });
 

@@ -12,6 +12,7 @@ import {
   Distribution,
   DistributionConnection,
   DistributionDailyStats,
+  DistributionHealth,
   DistributionsArgs,
   DistributionStats,
   ReportUpdateStatusArgs,
@@ -98,6 +99,12 @@ export class DistributionResolver {
   @FieldResolver(() => UpdatePackage, { nullable: true })
   package(@Root() distribution: DistributionRecord, @Ctx() ctx: GraphQLContext) {
     return ctx.loaders.updatePackage.load(distribution.packageId);
+  }
+
+  @FieldResolver(() => DistributionHealth, { nullable: true, description: 'The health gate’s view of the client reports, and what it did; null without a gate.' })
+  async health(@Root() distribution: DistributionRecord, @Ctx() ctx: GraphQLContext): Promise<DistributionHealth | null> {
+    if (!distribution.healthGate) return null;
+    return ctx.services.distribution.distributionHealth({ distribution, counts: await ctx.loaders.distributionCounts.load(distribution.id) });
   }
 
   @FieldResolver(() => DistributionStats, { description: 'Offers and client reports, all time (written in batches: a few seconds behind).' })

@@ -119,6 +119,57 @@ export class RampStepInput {
   holdSeconds: number;
 }
 
+@ObjectType({ description: 'When client reports pause a distribution and plan a rollback: after minSamples outcomes, once the Wilson lower bound of the failure rate exceeds maxFailureRate.' })
+export class HealthGate {
+  @Field(() => Int, { description: 'Outcomes (installed + failed + rolled back) needed before the gate may act.' })
+  minSamples: number;
+
+  @Field(() => Float, { description: 'Failure rate (0–1, exclusive) the release must be shown to exceed.' })
+  maxFailureRate: number;
+
+  @Field(() => Boolean, { description: 'Approve and execute the rollback plan automatically on a breach.' })
+  autoExecute: boolean;
+}
+
+@ObjectType({ description: 'A gated distribution’s health from client reports (written in batches: a few seconds behind), and what the gate did.' })
+export class DistributionHealth {
+  @Field(() => ByteCountScalar, { description: 'Outcomes: installed + failed + rolled back (reports, not distinct clients).' })
+  samples: number;
+
+  @Field(() => ByteCountScalar, { description: 'Failed + rolled back.' })
+  failures: number;
+
+  @Field(() => Float, { nullable: true, description: 'failures / samples; null without samples.' })
+  observedFailureRate: number | null;
+
+  @Field(() => Float, { description: 'Wilson score lower bound of the failure rate (one-sided 95 %); 0 without samples.' })
+  wilsonLowerBound: number;
+
+  @Field(() => Boolean, { description: 'Whether the numbers now breach the gate (samples ≥ minSamples and the bound above maxFailureRate).' })
+  breached: boolean;
+
+  @Field(() => Date, { nullable: true, description: 'When the gate tripped (it acts once); null while it has not.' })
+  trippedAt: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'What the gate found and did, with the numbers; says so when there was no version to roll back to.' })
+  note: string | null;
+
+  @Field(() => ID, { nullable: true, description: 'The rollback plan the gate created (or found open) for this release.' })
+  rollbackPlanId: string | null;
+}
+
+@InputType({ description: 'A health gate; fields left out take the defaults (minSamples 50, maxFailureRate 0.05, autoExecute false).' })
+export class HealthGateInput {
+  @Field(() => Int, { nullable: true, description: 'Whole number ≥ 1 (default 50).' })
+  minSamples?: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'Strictly between 0 and 1 (default 0.05).' })
+  maxFailureRate?: number | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'Default false: the plan waits for an admin’s approval.' })
+  autoExecute?: boolean | null;
+}
+
 @ObjectType({ description: 'How a package is offered to clients.' })
 export class Distribution {
   @Field(() => ID)
@@ -180,6 +231,9 @@ export class Distribution {
 
   @Field(() => Date)
   updatedAt: Date;
+
+  @Field(() => HealthGate, { nullable: true, description: 'Automatic rollback from client reports; null when the distribution has no gate.' })
+  healthGate: HealthGate | null;
 }
 
 @ObjectType({ description: 'A page of distributions, newest first.' })
@@ -315,6 +369,9 @@ export class DistributeUpdateInput {
 
   @Field(() => Boolean, { defaultValue: false, description: 'Clients passing over this release must install the offer.' })
   mandatory: boolean;
+
+  @Field(() => HealthGateInput, { nullable: true, description: 'Pause and plan a rollback automatically when client reports show the release failing.' })
+  healthGate?: HealthGateInput | null;
 }
 
 @ArgsType()

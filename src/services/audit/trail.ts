@@ -155,3 +155,34 @@ function describeError(error: unknown): { errorCode: string; errorMessage: strin
   }
   return { errorCode: ErrorCode.INTERNAL_SERVER_ERROR, errorMessage: 'Internal error: the server log has the details' };
 }
+
+/**
+ * A recorder for a change the server makes by itself that may turn out, inside its transaction,
+ * to have nothing to do — the health gate's trip, which another instance may have made first.
+ * `record(tx)` writes the SUCCEEDED entry with the change (same entry as `audited`'s); not
+ * calling it writes nothing, which is right: nothing changed. There is no FAILED entry either:
+ * no caller was refused (the server logs its own failures). Use `audited` wherever a caller asks.
+ */
+export function systemRecorder(request: AuditRequest): AuditRecorder {
+  let namedTarget = uuidOrNull(request.targetId);
+  return {
+    async record(tx, result = {}) {
+      const targetId = result.targetId === undefined ? namedTarget : uuidOrNull(result.targetId);
+      await insertEntry(tx, {
+        values: {
+          id: crypto.randomUUID(),
+          actorId: request.actor.id,
+          actorRole: request.actor.role,
+          operation: request.operation,
+          targetType: AUDITED_OPERATIONS[request.operation],
+          targetId,
+          details: auditDetails({ input: request.input, ...result.details }),
+          outcome: 'SUCCEEDED',
+        },
+      });
+    },
+    target(id) {
+      namedTarget = uuidOrNull(id) ?? namedTarget;
+    },
+  };
+}

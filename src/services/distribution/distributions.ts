@@ -10,6 +10,7 @@ import { parseOwner } from '../owner.js';
 import { pageSize, type Page, type PageRequest } from '../pagination.js';
 import type { ServiceRuntime } from '../runtime.js';
 import { releaseChanged } from './events.js';
+import { parseHealthGate, type HealthGateInput } from './healthGate.js';
 import { GO_LIVE_QUEUE, goLiveKey, RAMP_STEP_QUEUE, rampStepKey, type GoLiveJob, type RampStepJob } from './jobs.js';
 import { liveStatus, nextStepAt, parsePercentage, parsePlan } from './rules.js';
 import type { DistributionScope } from './scope.js';
@@ -41,6 +42,8 @@ export interface DistributeUpdateArgs {
   steps?: { percentage: number; holdSeconds: number }[] | null;
   /** Offers that pass over this release are mandatory for the client. */
   mandatory?: boolean | null;
+  /** Automatic rollback from client reports (./healthGate.ts); fields left out take the defaults. */
+  healthGate?: HealthGateInput | null;
   createdBy?: string | null;
 }
 
@@ -76,6 +79,7 @@ export class DistributionLifecycle {
   async distribute(args: DistributeUpdateArgs, audit?: AuditRecorder): Promise<DistributionRecord> {
     const now = new Date();
     const plan = parsePlan(args, now);
+    const healthGate = parseHealthGate(args.healthGate);
     if (!isUuid(args.packageId)) throw new NotFoundError('Update package', String(args.packageId));
     const runtime = await this.scope.runtime();
     try {
@@ -108,6 +112,7 @@ export class DistributionLifecycle {
           startedAt: goesLive ? now : null,
           completedAt: goesLive && plan.percentage >= 100 ? now : null,
           createdBy: args.createdBy ?? null,
+          healthGate,
         };
         const row = await insertDistribution(tx, { values });
         if (goesLive) await markPackageDistributed(tx, { packageId: pkg.id, at: now });
@@ -117,7 +122,15 @@ export class DistributionLifecycle {
         return row;
       });
       runtime.log.info(
-        { distributionId: created.id, packageId: created.packageId, strategy: created.strategy, status: created.status, percentage: created.percentage, steps: created.steps?.length ?? 0 },
+        {
+          distributionId: created.id,
+          packageId: created.packageId,
+          strategy: created.strategy,
+          status: created.status,
+          percentage: created.percentage,
+          steps: created.steps?.length ?? 0,
+          healthGate: created.healthGate,
+        },
         'distribution created',
       );
       return created;

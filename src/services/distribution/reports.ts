@@ -62,6 +62,12 @@ export interface ReportFlushResult {
   reports: number;
   offers: number;
   statements: number;
+  /**
+   * Distributions with an untripped health gate whose report counts this flush changed: the
+   * ones to evaluate now that their counts are in the database (found by the writing statement
+   * itself, so an ungated flush costs nothing more).
+   */
+  gatedDistributionIds: string[];
 }
 
 export const REPORT_LIMITS = { clientId: 200, detailsBytes: 4096, adoptionDays: 366, failureLogsPerFlush: 20 };
@@ -147,6 +153,7 @@ export class ReportCounter {
       reports: reports.reduce((n, r) => n + r.downloaded + r.installed + r.failed + r.rolledBack, 0),
       offers: offers.reduce((n, o) => n + o.offered, 0),
       statements: 0,
+      gatedDistributionIds: [],
     };
     if (reports.length === 0 && offers.length === 0) return result;
     this.reports = new Map();
@@ -155,7 +162,8 @@ export class ReportCounter {
       await db.transaction(async (tx) => {
         for (let start = 0; start < reports.length; start += ROWS_PER_STATEMENT) {
           const values = reportValues(reports.slice(start, start + ROWS_PER_STATEMENT));
-          await tx.execute(distributionStatsFromReports(values));
+          const gated = rowsOf<{ distribution_id: string }>(await tx.execute(distributionStatsFromReports(values)));
+          for (const row of gated) if (!result.gatedDistributionIds.includes(row.distribution_id)) result.gatedDistributionIds.push(row.distribution_id);
           await tx.execute(adoptionFromReports(values));
           result.statements += 2;
         }
@@ -194,14 +202,21 @@ function reportValues(rows: PendingReport[]): SQL {
 
 const REPORT_COLUMNS = sql.raw('v(ext, prod, from_key, to_key, day, downloaded, installed, failed, rolled_back)');
 
+/** The rows of a raw statement's result: postgres.js returns an array, PGlite an object with `rows`. */
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : ((result as { rows?: T[] }).rows ?? [])) as T[];
+}
+
 /**
  * Attributes each report to the distribution that offered it: a package of the owner leading to
  * `toVersion` — its delta from the client's `fromVersion` first, else the full package — and of
  * that package's distributions the live one, else the newest. Reports no distribution explains
- * are left out here (they still count for adoption).
+ * are left out here (they still count for adoption). Answers the written distributions that
+ * carry a health gate not tripped yet.
  */
 function distributionStatsFromReports(values: SQL): SQL {
   return sql`
+    with written as (
     insert into distribution_daily_stats (distribution_id, day, downloaded, installed, failed, rolled_back)
     select m.id, v.day, sum(v.downloaded), sum(v.installed), sum(v.failed), sum(v.rolled_back)
     from (values ${values}) as ${REPORT_COLUMNS}
@@ -223,7 +238,11 @@ function distributionStatsFromReports(values: SQL): SQL {
       installed = distribution_daily_stats.installed + excluded.installed,
       failed = distribution_daily_stats.failed + excluded.failed,
       rolled_back = distribution_daily_stats.rolled_back + excluded.rolled_back,
-      updated_at = now()`;
+      updated_at = now()
+    returning distribution_id
+    )
+    select distinct w.distribution_id from written w join distributions d on d.id = w.distribution_id
+    where d.health_gate is not null and d.health_tripped_at is null`;
 }
 
 /** Counts per target version (reports naming a version the owner does not have are dropped). */

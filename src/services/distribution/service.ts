@@ -17,6 +17,7 @@ import {
   type VersionAdoptionDay,
 } from './reports.js';
 import type { EventStream } from '../../events/stream.js';
+import { assessHealth } from './healthGate.js';
 import { OfferFeed } from './offers.js';
 import { ReleaseStates, type ReleaseState } from './releaseState.js';
 import type { DistributionScope } from './scope.js';
@@ -34,6 +35,18 @@ export type { CreateUpdatePackageArgs, PackageFilter } from './packages.js';
 export type { DistributeUpdateArgs, DistributionFilter } from './distributions.js';
 export type { UpdateCheckArgs, UpdateInfo } from './updateCheck.js';
 export type { DailyDistributionCounts, DistributionCounts, ReportFlushResult, UpdateReportArgs, VersionAdoptionDay } from './reports.js';
+
+/** What `Distribution.health` shows. */
+export interface DistributionHealthView {
+  samples: number;
+  failures: number;
+  observedFailureRate: number | null;
+  wilsonLowerBound: number;
+  breached: boolean;
+  trippedAt: Date | null;
+  note: string | null;
+  rollbackPlanId: string | null;
+}
 
 export interface DistributionServiceOptions {
   /** Stores package artifacts (default: a CDN service over the same runtime). */
@@ -57,6 +70,8 @@ export class DistributionService extends Service {
   /** Update-check side: the in-memory release state and the updateAvailable feed (built on first use). */
   private releases: { states: ReleaseStates; feed: OfferFeed } | undefined;
   private releasesStarting: Promise<{ states: ReleaseStates; feed: OfferFeed }> | undefined;
+  /** Told which gated distributions a flush wrote counts for (the rollback domain's health gate). */
+  private reportsFlushedListener: ((distributionIds: string[]) => Promise<unknown>) | undefined;
 
   constructor(source?: RuntimeSource, options: DistributionServiceOptions = {}) {
     super(source);
@@ -78,7 +93,8 @@ export class DistributionService extends Service {
     this.releases?.states.close();
     this.releases = undefined;
     const runtime = await this.scope.runtime();
-    await this.flushReports().catch((error: unknown) => runtime.log.error({ err: error }, 'final report counts flush failed'));
+    // Not evaluated here (the job engine has stopped): the health gate sweep of a running instance does it.
+    await this.reports.flush().catch((error: unknown) => runtime.log.error({ err: error }, 'final report counts flush failed'));
   }
 
   // ---------------------------------------------------------------- packages (./packages.ts)
@@ -185,13 +201,50 @@ export class DistributionService extends Service {
     else void this.scope.runtime().then((resolved) => reportCounter(resolved).recordOffer(distributionId));
   }
 
-  flushReports(): Promise<ReportFlushResult> {
-    return this.reports.flush();
+  /**
+   * Writes the pending report and offer counts, then hands the gated distributions they touched
+   * to the health gate (`onReportsFlushed`). A failed evaluation is logged, never the flush's
+   * failure: the counts are in, and the gate's periodic sweep evaluates them again.
+   */
+  async flushReports(): Promise<ReportFlushResult> {
+    const result = await this.reports.flush();
+    if (result.gatedDistributionIds.length > 0 && this.reportsFlushedListener) {
+      try {
+        await this.reportsFlushedListener(result.gatedDistributionIds);
+      } catch (error) {
+        (await this.scope.runtime()).log.error({ err: error, distributionIds: result.gatedDistributionIds }, 'health gate evaluation after a report flush failed; the sweep retries it');
+      }
+    }
+    return result;
+  }
+
+  /** Registers who evaluates health gates after each flush (one listener: createServices wires the rollback service). */
+  onReportsFlushed(listener: (distributionIds: string[]) => Promise<unknown>): void {
+    this.reportsFlushedListener = listener;
   }
 
   /** Offer and report totals per distribution, in the ids' order (the rollback health gate reads these). */
   getDistributionCounts({ distributionIds }: { distributionIds: readonly string[] }): Promise<DistributionCounts[]> {
     return this.reports.totals(distributionIds);
+  }
+
+  /**
+   * A gated distribution's health from its counts (`getDistributionCounts`) and what its gate did;
+   * null without a gate. Pure: the counts come from the caller (a per-request loader).
+   */
+  distributionHealth({ distribution, counts }: { distribution: DistributionRecord; counts: DistributionCounts }): DistributionHealthView | null {
+    if (!distribution.healthGate) return null;
+    const health = assessHealth(distribution.healthGate, counts);
+    return {
+      samples: health.samples,
+      failures: health.failures,
+      observedFailureRate: health.observedRate,
+      wilsonLowerBound: health.wilsonLowerBound,
+      breached: health.breached,
+      trippedAt: distribution.healthTrippedAt,
+      note: distribution.healthTripNote,
+      rollbackPlanId: distribution.healthRollbackPlanId,
+    };
   }
 
   getDailyDistributionCounts({ distributionIds, days }: { distributionIds: readonly string[]; days: number }): Promise<DailyDistributionCounts[][]> {

@@ -146,9 +146,15 @@ async function checkCurrentLive(input: CheckInput, fromVersion: VersionRow | nul
   if (input.phase === 'resume' && input.completedSteps?.includes('halt-distributions')) {
     return passed(name, `The distributions of ${fromVersion.version} were already halted by this plan's earlier attempt`);
   }
-  const live = await store.selectVersionDistributions(input.db, { versionId: fromVersion.id, statuses: ['ACTIVE', 'COMPLETED'] });
+  // A PAUSED distribution that went live still counts: pausing stops new offers, but clients
+  // that installed the version run it (the health gate pauses a bad release, then rolls it back).
+  const found = await store.selectVersionDistributions(input.db, { versionId: fromVersion.id, statuses: ['ACTIVE', 'COMPLETED', 'PAUSED'] });
+  const live = found.filter((d) => d.status !== 'PAUSED' || d.startedAt !== null);
   if (live.length === 0) {
-    return failed(name, `Version ${fromVersion.version} is not live (no ACTIVE or COMPLETED distribution of its packages): no client is being offered it, so there is nothing to roll back`);
+    return failed(
+      name,
+      `Version ${fromVersion.version} is not live (no ACTIVE or COMPLETED distribution of its packages, nor a PAUSED one that went live): no client is being offered it, so there is nothing to roll back`,
+    );
   }
   return passed(name, `Version ${fromVersion.version} is live in ${live.length} distribution(s): ${live.map((d) => `${d.id} (${d.status}, ${d.percentage}%)`).join(', ')}`);
 }

@@ -1,3 +1,4 @@
+import type { DbExecutor } from '../../db/client.js';
 import type { EventStream } from '../../events/stream.js';
 import { scriptActor, SYSTEM_ACTORS, type Actor } from '../audit/actor.js';
 import { audited, type AuditRecorder } from '../audit/trail.js';
@@ -11,6 +12,7 @@ import { Service, type RuntimeSource, type ServiceRuntime } from '../runtime.js'
 import { parseVersion, type ParsedVersion } from '../versions/semverOrder.js';
 import { firstFailed, runSafetyChecks, type CheckOutcome, type CheckPhase } from './checks.js';
 import { RollbackExecution, STEP_NAMES, executeJobKey, initialSteps } from './execution.js';
+import { HealthGateMonitor, type HealthGateTrip } from './healthGate.js';
 import * as store from './store.js';
 import {
   ROLLBACK_STATUSES,
@@ -23,6 +25,7 @@ import {
 
 export type { RollbackPlanRecord, RollbackStatus, RollbackStrategy, RollbackStepRecord, SafetyCheckRecord } from './store.js';
 export { ROLLBACK_STATUSES, ROLLBACK_STRATEGIES } from './store.js';
+export type { HealthGateTrip } from './healthGate.js';
 
 export interface CreateRollbackPlanArgs {
   /** The version clients run now (strict SemVer). */
@@ -62,6 +65,7 @@ const REASON_MAX = 2000;
  */
 export class RollbackAutomationService extends Service {
   private readonly execution: RollbackExecution;
+  private readonly healthGate: HealthGateMonitor;
 
   constructor(
     source: RuntimeSource | undefined,
@@ -69,6 +73,7 @@ export class RollbackAutomationService extends Service {
   ) {
     super(source);
     this.execution = new RollbackExecution(() => this.runtime());
+    this.healthGate = new HealthGateMonitor(() => this.runtime(), this);
   }
 
   /**
@@ -78,10 +83,20 @@ export class RollbackAutomationService extends Service {
    */
   async createPlan({ actor, ...input }: CreateRollbackPlanArgs): Promise<RollbackPlanRecord> {
     const runtime = await this.runtime();
-    return audited(runtime, { operation: 'createRollbackPlan', actor: actor ?? scriptActor(input.createdBy), input }, (audit) => this.insertPlan(input, audit));
+    return audited(runtime, { operation: 'createRollbackPlan', actor: actor ?? scriptActor(input.createdBy), input }, async (audit) => {
+      const values = await this.preparePlan(input);
+      const plan = await runtime.db.transaction((tx) => this.insertPreparedPlan(runtime, tx, values, { audit }));
+      runtime.log.info({ planId: plan.id, from: plan.fromVersion, to: plan.toVersion, failed: firstFailed(plan.safetyChecks)?.name ?? null }, 'rollback plan created');
+      return plan;
+    });
   }
 
-  private async insertPlan(args: CreateRollbackPlanArgs, audit: AuditRecorder): Promise<RollbackPlanRecord> {
+  /**
+   * Validates a plan and runs its safety checks, writing nothing: the row `insertPreparedPlan`
+   * stores. Throws what `createPlan` throws. (The health gate prepares outside its transaction —
+   * the checks read bytes back from the CDN — and inserts inside it.)
+   */
+  async preparePlan(args: Omit<CreateRollbackPlanArgs, 'actor'>): Promise<store.NewRollbackPlanRow> {
     const owner = parseOwner(args.extensionId, args.productId);
     const from = parseVersion(args.fromVersion, 'fromVersion');
     const to = parseVersion(args.toVersion, 'toVersion');
@@ -93,37 +108,42 @@ export class RollbackAutomationService extends Service {
         field: 'toVersion',
       });
     }
-    const reason = typeof args.reason === 'string' ? args.reason.trim() : '';
-    if (reason.length === 0 || reason.length > REASON_MAX) {
-      throw new BadInputError(`reason must be 1–${REASON_MAX} characters: say why clients must leave ${from.version}`, { field: 'reason' });
-    }
+    const reason = parseReason(args.reason, from.version);
     const strategy = parseStrategy(args.rollbackStrategy);
     const scheduledAt = parseSchedule(strategy, args.scheduledAt);
     const createdBy = args.createdBy && isUuid(args.createdBy) ? args.createdBy : null;
     const runtime = await this.runtime();
     const outcome = await this.check(runtime, { owner, from, to, strategy, scheduledAt, planId: null, phase: 'create' });
-    const plan = await runtime.db.transaction(async (tx) => {
-      const row = await store.insertPlan(tx, {
-        values: {
-          ...owner,
-          fromVersion: from.version,
-          toVersion: to.version,
-          fromVersionId: outcome.fromVersion?.id ?? null,
-          toVersionId: outcome.toVersion?.id ?? null,
-          reason,
-          safetyChecks: outcome.checks,
-          estimatedDowntime: outcome.estimatedDowntime,
-          rollbackStrategy: strategy,
-          scheduledAt,
-          createdBy,
-        },
-      });
-      await this.execution.publish(runtime, tx, 'created', row);
-      await audit.record(tx, { targetId: row.id, details: { failedCheck: firstFailed(row.safetyChecks)?.name ?? null } });
-      return row;
-    });
-    runtime.log.info({ planId: plan.id, from: plan.fromVersion, to: plan.toVersion, failed: firstFailed(plan.safetyChecks)?.name ?? null }, 'rollback plan created');
-    return plan;
+    return {
+      ...owner,
+      fromVersion: from.version,
+      toVersion: to.version,
+      fromVersionId: outcome.fromVersion?.id ?? null,
+      toVersionId: outcome.toVersion?.id ?? null,
+      reason,
+      safetyChecks: outcome.checks,
+      estimatedDowntime: outcome.estimatedDowntime,
+      rollbackStrategy: strategy,
+      scheduledAt,
+      createdBy,
+    };
+  }
+
+  /**
+   * Stores a prepared plan PENDING inside the caller's transaction, publishes its creation and
+   * writes its audit entry there (watchers and the trail see it iff `tx` commits). `reason`
+   * replaces the prepared one (validated alike).
+   */
+  async insertPreparedPlan(
+    runtime: ServiceRuntime,
+    tx: DbExecutor,
+    values: store.NewRollbackPlanRow,
+    { reason, audit, auditDetails }: { reason?: string; audit?: AuditRecorder; auditDetails?: Record<string, unknown> } = {},
+  ): Promise<RollbackPlanRecord> {
+    const row = await store.insertPlan(tx, { values: reason === undefined ? values : { ...values, reason: parseReason(reason, values.fromVersion) } });
+    await this.execution.publish(runtime, tx, 'created', row);
+    await audit?.record(tx, { targetId: row.id, details: { failedCheck: firstFailed(row.safetyChecks)?.name ?? null, ...auditDetails } });
+    return row;
   }
 
   async getPlan({ id }: { id: string }): Promise<RollbackPlanRecord | null> {
@@ -298,6 +318,20 @@ export class RollbackAutomationService extends Service {
     return this.execution.run({ planId, generation });
   }
 
+  /**
+   * Evaluates distributions' health gates (all untripped ones when `distributionIds` is left
+   * out) and acts on each breach exactly once across instances: pause, plan, and with
+   * autoExecute approve + execute (./healthGate.ts). Resolves the trips this call made.
+   */
+  evaluateHealthGates(args: { distributionIds?: readonly string[] } = {}): Promise<HealthGateTrip[]> {
+    return this.healthGate.evaluate(args);
+  }
+
+  /** Job handler of `rollback.health-gate-execute`: approves and executes a plan the gate created (idempotent). */
+  runHealthGateExecutionJob(args: { planId: string; distributionId: string }): Promise<void> {
+    return this.healthGate.executeAutomatically(args);
+  }
+
   /** Job handler of `rollback.scheduled`: executes an approved SCHEDULED plan at its time. */
   async runScheduledJob({ planId }: { planId: string }): Promise<void> {
     const runtime = await this.runtime();
@@ -415,6 +449,14 @@ function stateError(plan: RollbackPlanRecord, action: string): ConflictError {
 
 function checkConflict(plan: RollbackPlanRecord, check: SafetyCheckRecord, action: string): ConflictError {
   return new ConflictError(`Rollback plan ${plan.id} cannot be ${action}: safety check ${check.name} FAILED — ${check.message}`, { check: check.name, status: plan.status });
+}
+
+function parseReason(value: unknown, fromVersion: string): string {
+  const reason = typeof value === 'string' ? value.trim() : '';
+  if (reason.length === 0 || reason.length > REASON_MAX) {
+    throw new BadInputError(`reason must be 1–${REASON_MAX} characters: say why clients must leave ${fromVersion}`, { field: 'reason' });
+  }
+  return reason;
 }
 
 function parseStrategy(value: string | null | undefined): RollbackStrategy {

@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, lte, ne, sum, type SQL } from 'drizzle-orm';
+import { and, desc, eq, exists, gt, inArray, isNotNull, isNull, lt, lte, ne, notExists, or, sql, sum, type SQL } from 'drizzle-orm';
 
 import type { Database, DbExecutor } from '../../db/client.js';
 import {
@@ -159,3 +159,54 @@ export async function selectInstalledClients(db: DbExecutor, { versionId }: { ve
   return Math.max(0, Number(row?.installed ?? 0) - Number(row?.rolledBack ?? 0));
 }
 
+
+// ---------------------------------------------------------------- what the health gate reads
+
+/**
+ * The version a health-gate rollback goes back to: the owner's highest version below
+ * `belowSortKey` that is not deprecated, has a full package (a delta reaches one base only), and
+ * never failed itself (no distribution of it HALTED by a rollback or tripped by its own gate).
+ * `stableOnly` leaves prereleases out (a stable release is never rolled back to a prerelease).
+ * Null when there is none.
+ */
+export async function selectRollbackTarget(
+  db: DbExecutor,
+  { owner, belowSortKey, stableOnly }: { owner: Owner; belowSortKey: string; stableOnly: boolean },
+): Promise<VersionRow | null> {
+  const failedBefore = db
+    .select({ one: sql`1` })
+    .from(updatePackages)
+    .innerJoin(distributions, eq(distributions.packageId, updatePackages.id))
+    .where(and(eq(updatePackages.toVersionId, versions.id), or(eq(distributions.status, 'HALTED'), isNotNull(distributions.healthTrippedAt))));
+  const fullPackage = db
+    .select({ one: sql`1` })
+    .from(updatePackages)
+    .where(and(eq(updatePackages.toVersionId, versions.id), eq(updatePackages.isDelta, false)));
+  const [row] = await db
+    .select()
+    .from(versions)
+    .where(
+      and(
+        sameOwner(versions, owner),
+        lt(versions.sortKey, belowSortKey),
+        eq(versions.isDeprecated, false),
+        stableOnly ? isNull(versions.prerelease) : undefined,
+        exists(fullPackage),
+        notExists(failedBefore),
+      ),
+    )
+    .orderBy(desc(versions.sortKey))
+    .limit(1);
+  return row ?? null;
+}
+
+/** An open plan of the owner rolling back from this version (the gate links it instead of creating another), or null. */
+export async function selectOpenPlanFrom(db: DbExecutor, { owner, fromVersionId }: { owner: Owner; fromVersionId: string }): Promise<RollbackPlanRecord | null> {
+  const [row] = await db
+    .select()
+    .from(rollbackPlans)
+    .where(and(sameOwner(rollbackPlans, owner), eq(rollbackPlans.fromVersionId, fromVersionId), inArray(rollbackPlans.status, [...OPEN_STATUSES])))
+    .orderBy(desc(rollbackPlans.createdAt))
+    .limit(1);
+  return row ?? null;
+}
