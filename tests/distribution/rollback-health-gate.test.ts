@@ -305,3 +305,56 @@ describe('bad input', () => {
     expect(await healthOf(distributeUpdate.id)).toMatchObject({ status: 'COMPLETED', healthGate: null, health: null });
   });
 });
+
+describe('a server with four eyes and a fast sweep', () => {
+  let strict: TestServer;
+  let strictAdmin: HttpClient;
+  const SECOND_ADMIN_ID = '00000000-0000-4000-8000-00000000a0a1';
+
+  beforeAll(async () => {
+    strict = await startTestServer({ ...CONTROLLED, ROLLBACK_REQUIRE_SECOND_APPROVER: 'true', HEALTH_GATE_SWEEP_INTERVAL: '200ms' });
+    strictAdmin = await strict.client('admin');
+  });
+  afterAll(() => strict?.close());
+
+  async function waitForTrip(id: string) {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const now = await healthOf(id, strictAdmin);
+      if (now.health?.trippedAt) return now;
+      if (Date.now() > deadline) throw new Error(`gate of ${id} never tripped; last: ${JSON.stringify(now)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  it('the sweep trips a gate whose counts reached the database without an evaluation (as after the last flush at shutdown)', async () => {
+    const { extensionId, distribution } = await gatedRelease(strict, { minSamples: 20 });
+    await sendReports(await strict.client('user'), extensionId, { INSTALLED: 10, FAILED: 10 });
+    await reportCounter(strict.app.runtime).flush(strict.app.runtime.db);
+    const tripped = await waitForTrip(distribution.id);
+    expect(tripped).toMatchObject({ status: 'PAUSED', health: { samples: 20, failures: 10, rollbackPlanId: expect.any(String) } });
+  });
+
+  it('autoExecute under ROLLBACK_REQUIRE_SECOND_APPROVER: the system cannot be the second approver, so the plan waits PENDING, the note and the audit trail say why, and another admin approves it', async () => {
+    const { extensionId, distribution } = await gatedRelease(strict, { minSamples: 20, autoExecute: true });
+    await sendReports(await strict.client('user'), extensionId, { INSTALLED: 10, FAILED: 10 });
+    await strict.app.services.distribution.flushReports();
+    const planId = (await healthOf(distribution.id, strictAdmin)).health!.rollbackPlanId!;
+    const deadline = Date.now() + 15_000;
+    let note = '';
+    while (!note.includes('Automatic execution refused') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      note = (await healthOf(distribution.id, strictAdmin)).health!.note ?? '';
+    }
+    expect(note).toContain('Automatic execution refused');
+    expect(note).toContain('another admin must approve it');
+    expect((await strictAdmin.data(RollbackPlanDocument, { id: planId })).rollbackPlan!.status).toBe('PENDING');
+    const entries = (await strictAdmin.data(AuditLogDocument, { filter: { targetId: planId } })).auditLog.nodes.map((e) => [e.operation, e.actor.id, e.outcome, e.errorCode]).reverse();
+    expect(entries).toEqual([
+      ['createRollbackPlan', 'system:health-gate', 'SUCCEEDED', null],
+      ['approveRollbackPlan', 'system:health-gate', 'FAILED', 'FORBIDDEN'],
+    ]);
+    const second = new HttpClient(strictAdmin.url, await strict.token('admin', SECOND_ADMIN_ID));
+    expect((await second.data(ApproveRollbackPlanDocument, { planId })).approveRollbackPlan).toMatchObject({ status: 'APPROVED', approvedBy: SECOND_ADMIN_ID });
+  });
+});
