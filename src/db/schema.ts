@@ -419,6 +419,49 @@ export const rollbackPlans = pgTable(
   ],
 );
 
+export const deltaGenerationStatus = pgEnum('delta_generation_status', ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED']);
+
+/**
+ * One request to build a delta package from the full package of `from_version` to that of
+ * `to_version` (services/delta). Runs as a job; at most one PENDING or RUNNING generation per
+ * pair (a second request gets the running one). `attempt` numbers the pair's generations: the
+ * job's deterministic key is the pair plus the attempt.
+ */
+export const deltaGenerations = pgTable(
+  'delta_generations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    extensionId: text('extension_id'),
+    productId: text('product_id'),
+    fromVersion: text('from_version').notNull(),
+    toVersion: text('to_version').notNull(),
+    fromVersionId: uuid('from_version_id')
+      .notNull()
+      .references(() => versions.id),
+    toVersionId: uuid('to_version_id')
+      .notNull()
+      .references(() => versions.id),
+    attempt: integer('attempt').notNull().default(1),
+    status: deltaGenerationStatus('status').notNull().default('PENDING'),
+    /** 0–100. */
+    progress: integer('progress').notNull().default(0),
+    /** Why it FAILED, naming the step (reading a full package, generating, verifying, storing). */
+    error: text('error'),
+    /** The delta package it recorded (SUCCEEDED). */
+    packageId: uuid('package_id').references(() => updatePackages.id),
+    createdBy: uuid('created_by'),
+    createdAt: createdAt('created_at'),
+    startedAt: at('started_at'),
+    finishedAt: at('finished_at'),
+    updatedAt: createdAt('updated_at'),
+  },
+  (t) => [
+    uniqueIndex('delta_generations_one_active_per_pair').on(t.fromVersionId, t.toVersionId).where(sql`${t.status} in ('PENDING', 'RUNNING')`),
+    uniqueIndex('delta_generations_pair_attempt').on(t.fromVersionId, t.toVersionId, t.attempt),
+    check('delta_generations_progress_range', sql`${t.progress} between 0 and 100`),
+  ],
+);
+
 /**
  * Event payloads too large for a NOTIFY (8000 bytes) travel by id: the sender stores the
  * payload here and notifies its id; receivers read it back. Rows older than an hour are swept.

@@ -1,3 +1,4 @@
+import type { DeltaGenerationRecord } from '../services/delta/store.js';
 import type { RollbackPlanRecord } from '../services/rollback/store.js';
 import type { VersionPublishedEvent } from '../services/versions/service.js';
 
@@ -23,6 +24,11 @@ export interface TopicPayloads {
    * Carries the plan as it is after the change (`rollbackPlanStatus` pushes it as is).
    */
   ROLLBACK_PLAN_CHANGED: RollbackPlanChangedEvent;
+  /**
+   * A delta generation was requested, started, advanced (progress, in steps of 5), succeeded or
+   * failed. Carries the generation as it is after the change (`deltaGenerationProgress` pushes it).
+   */
+  DELTA_GENERATION_CHANGED: { generation: DeltaGenerationRecord };
 }
 
 export interface RollbackPlanChangedEvent {

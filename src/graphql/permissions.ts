@@ -28,6 +28,7 @@ export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<s
     rollbackPlan: 'admin',
     rollbackPlans: 'admin',
     auditLog: 'admin',
+    deltaGeneration: 'admin',
   },
   Mutation: {
     createVersion: 'admin',
@@ -47,12 +48,14 @@ export const PERMISSIONS: Record<'Query' | 'Mutation' | 'Subscription', Record<s
     executeRollbackPlan: 'admin',
     cancelRollbackPlan: 'admin',
     retryRollbackPlan: 'admin',
+    generateDeltaPackage: 'admin',
   },
   Subscription: {
     versionPublished: 'user',
     versionEvents: 'user',
     updateAvailable: 'user',
     rollbackPlanStatus: 'admin',
+    deltaGenerationProgress: 'admin',
   },
 };
 

@@ -8,6 +8,7 @@ import type { EventBus } from '../events/eventBus.js';
 import type { Topic } from '../events/topics.js';
 import { permissions } from './permissions.js';
 import { AuditResolver } from './resolvers/auditResolver.js';
+import { DeltaResolver } from './resolvers/deltaResolver.js';
 import { CdnFileResolver, CdnFileStatsResolver, CdnInvalidationResolver } from './resolvers/cdnResolver.js';
 import { DistributionResolver, DistributionStatsResolver, UpdatePackageResolver, VersionPackagesResolver } from './resolvers/distributionResolver.js';
 import { UpdateCheckResolver } from './resolvers/updateCheckResolver.js';
@@ -27,6 +28,7 @@ export const resolvers = [
   UpdateCheckResolver,
   RollbackResolver,
   AuditResolver,
+  DeltaResolver,
 ] as const;
 
 /**

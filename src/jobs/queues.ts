@@ -1,3 +1,4 @@
+import type { DeltaGenerationJob } from '../services/delta/jobs.js';
 import type { GoLiveJob, RampStepJob } from '../services/distribution/jobs.js';
 
 /**
@@ -19,6 +20,8 @@ export interface QueuePayloads {
   'rollback.scheduled': { planId: string };
   /** Approves and executes the rollback plan a distribution's health gate created (autoExecute); sent in the trip's transaction. */
   'rollback.health-gate-execute': { planId: string; distributionId: string };
+  /** Builds, verifies and stores one delta package (services/delta); keyed by version pair and attempt. */
+  'delta.generate': DeltaGenerationJob;
 
   /** Test-only (registered when JOBS_TEST_QUEUES=1): logs its start and end, sleeps in between. */
   'test.record': { marker: string; sleepMs?: number; sentAt?: number };

@@ -34,6 +34,9 @@ const QUEUES: AnyQueueDefinition[] = [
   // Steps and go-lives are compare-and-set on the distribution row: a repeat or a stale job does nothing.
   { queue: 'distribution.ramp-step', options: DISTRIBUTION_JOB_OPTIONS, handle: ({ services }, data) => services.distribution.applyRampStep(data).then(() => undefined) },
   { queue: 'distribution.go-live', options: DISTRIBUTION_JOB_OPTIONS, handle: ({ services }, data) => services.distribution.goLive(data).then(() => undefined) },
+  // Generation takes seconds to minutes (zstd level 19 over the whole package): a 15-minute lease;
+  // a claimed generation is compare-and-set, and a failed one ends FAILED rather than retrying.
+  { queue: 'delta.generate', options: { expireInSeconds: 900, retryLimit: 2, retryDelaySeconds: 5 }, handle: ({ services }, data) => services.delta.runGenerationJob(data) },
 ];
 
 /**

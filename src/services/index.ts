@@ -1,5 +1,6 @@
 import { AuditLogService } from './audit/service.js';
 import { CdnIntegrationService } from './cdn/service.js';
+import { DeltaService } from './delta/service.js';
 import { DistributionService } from './distribution/service.js';
 import { RollbackAutomationService } from './rollback/service.js';
 import type { RuntimeSource } from './runtime.js';
@@ -13,6 +14,7 @@ export interface Services {
   rollback: RollbackAutomationService;
   /** Reads the audit trail (writes go through services/audit/trail.ts `audited`). */
   audit: AuditLogService;
+  delta: DeltaService;
 }
 
 export function createServices(runtime: RuntimeSource): Services {
@@ -21,5 +23,12 @@ export function createServices(runtime: RuntimeSource): Services {
   const rollback = new RollbackAutomationService(runtime, { cdn });
   // Report counts reaching the database feed the health gates (automatic rollback).
   distribution.onReportsFlushed((distributionIds) => rollback.evaluateHealthGates({ distributionIds }));
-  return { versions: new VersionManagementService(runtime), cdn, distribution, rollback, audit: new AuditLogService(runtime) };
+  return {
+    versions: new VersionManagementService(runtime),
+    cdn,
+    distribution,
+    rollback,
+    audit: new AuditLogService(runtime),
+    delta: new DeltaService(runtime, { cdn, distribution }),
+  };
 }

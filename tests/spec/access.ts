@@ -36,6 +36,7 @@ export const ACCESS_SPEC: Record<RootName, Record<string, Role>> = {
     rollbackPlans: 'admin',
     // The audit trail (the contract: "auditLog(…) (admin)").
     auditLog: 'admin',
+    deltaGeneration: 'admin',
   },
   Mutation: {
     createVersion: 'admin',
@@ -56,6 +57,7 @@ export const ACCESS_SPEC: Record<RootName, Record<string, Role>> = {
     executeRollbackPlan: 'admin',
     cancelRollbackPlan: 'admin',
     retryRollbackPlan: 'admin',
+    generateDeltaPackage: 'admin',
   },
   Subscription: {
     versionPublished: 'user',
@@ -63,5 +65,6 @@ export const ACCESS_SPEC: Record<RootName, Record<string, Role>> = {
     // Clients subscribe to their own offers.
     updateAvailable: 'user',
     rollbackPlanStatus: 'admin',
+    deltaGenerationProgress: 'admin',
   },
 };

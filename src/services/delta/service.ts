@@ -1,0 +1,256 @@
+import type { DbExecutor } from '../../db/client.js';
+import { generateDelta, type GeneratedDelta } from '../../delta/index.js';
+import type { EventStream } from '../../events/stream.js';
+import type { CdnIntegrationService } from '../cdn/service.js';
+import type { DistributionService } from '../distribution/service.js';
+import { BadInputError, ConflictError, DomainError, ErrorCode, isUniqueViolation } from '../errors.js';
+import { isUuid } from '../ids.js';
+import { describeOwner, parseOwner, type Owner } from '../owner.js';
+import { Service, type RuntimeSource, type ServiceRuntime } from '../runtime.js';
+import { parseVersion } from '../versions/semverOrder.js';
+import { lockVersionsByPrecedence, type UpdatePackageRecord } from '../distribution/store.js';
+import { deltaFileName, readArtifact, stageDelta } from './artifacts.js';
+import { DELTA_GENERATION_QUEUE, deltaGenerationKey, type DeltaGenerationJob } from './jobs.js';
+import * as store from './store.js';
+import type { DeltaGenerationRecord } from './store.js';
+
+export type { DeltaGenerationRecord, DeltaGenerationStatus } from './store.js';
+
+export interface GenerateDeltaPackageArgs {
+  fromVersion: string;
+  toVersion: string;
+  extensionId?: string | null;
+  productId?: string | null;
+  createdBy?: string | null;
+}
+
+export interface DeltaServiceOptions {
+  cdn: CdnIntegrationService;
+  distribution: DistributionService;
+}
+
+/** Progress is written (and pushed to subscribers) in steps of at least this many points. */
+const PROGRESS_STEP = 5;
+
+/**
+ * Delta packages built by the server: `requestGeneration` validates and records a PENDING
+ * generation with its job in one transaction; the job (`runGenerationJob`) reads both full
+ * packages from the CDN, builds a delta that is verified against the target's sha256 before it
+ * is kept (src/delta), stores it through the CDN service and records the update package — all
+ * reported live through DELTA_GENERATION_CHANGED.
+ */
+export class DeltaService extends Service {
+  constructor(
+    source: RuntimeSource | undefined,
+    private readonly options: DeltaServiceOptions,
+  ) {
+    super(source);
+  }
+
+  /**
+   * Starts (or joins) the generation of the delta from `fromVersion`'s full package to
+   * `toVersion`'s. A PENDING or RUNNING generation of the same pair is returned as is, so a
+   * pair is never generated twice at once.
+   *
+   * BAD_USER_INPUT: invalid SemVer or owner, the same version twice, fromVersion above toVersion.
+   * NOT_FOUND: a version, or a version's full package. CONFLICT: the delta package exists.
+   */
+  async requestGeneration(args: GenerateDeltaPackageArgs): Promise<DeltaGenerationRecord> {
+    const owner = parseOwner(args.extensionId, args.productId);
+    const from = parseVersion(args.fromVersion, 'fromVersion');
+    const to = parseVersion(args.toVersion, 'toVersion');
+    if (from.sortKey === to.sortKey) {
+      throw new BadInputError(`fromVersion and toVersion are both ${to.version}: a delta takes clients from one version to another`, { field: 'toVersion' });
+    }
+    if (from.sortKey > to.sortKey) {
+      throw new BadInputError(`fromVersion ${from.version} is above toVersion ${to.version}: a delta takes clients up from their version`, { field: 'fromVersion' });
+    }
+    const runtime = await this.runtime();
+    try {
+      return await runtime.db.transaction(async (tx) => {
+        const found = await lockVersionsByPrecedence(tx, { owner, sortKeys: [from.sortKey, to.sortKey] });
+        const versions = { fromVersion: found.get(from.sortKey), toVersion: found.get(to.sortKey) };
+        for (const [field, parsed] of [['fromVersion', from], ['toVersion', to]] as const) {
+          if (!versions[field]) {
+            throw new DomainError(ErrorCode.NOT_FOUND, `Version ${parsed.version} of ${describeOwner(owner)} (${field}) was not found`, { field });
+          }
+        }
+        const pair = { fromVersionId: versions.fromVersion!.id, toVersionId: versions.toVersion!.id };
+        const fulls = await store.selectFullPackages(tx, [pair.fromVersionId, pair.toVersionId]);
+        for (const [field, version] of [['fromVersion', versions.fromVersion!], ['toVersion', versions.toVersion!]] as const) {
+          if (!fulls.some((row) => row.toVersionId === version.id)) {
+            throw new DomainError(
+              ErrorCode.NOT_FOUND,
+              `Version ${version.version} of ${describeOwner(owner)} has no full package (${field}): a delta is made from both versions' full packages — create it with createUpdatePackage first`,
+              { field },
+            );
+          }
+        }
+        const existing = await store.selectDeltaPackage(tx, pair);
+        if (existing) {
+          throw new ConflictError(`A delta package from ${from.version} to ${to.version} of ${describeOwner(owner)} already exists (id ${existing.id})`, { existingId: existing.id });
+        }
+        const active = await store.selectActiveGeneration(tx, pair);
+        if (active) return active;
+        const attempt = await store.nextAttempt(tx, pair);
+        const row = await store.insertGeneration(tx, {
+          ...owner,
+          fromVersion: versions.fromVersion!.version,
+          toVersion: versions.toVersion!.version,
+          ...pair,
+          attempt,
+          createdBy: args.createdBy ?? null,
+        });
+        const sent = await runtime.jobs.send(DELTA_GENERATION_QUEUE, { generationId: row.id }, { key: deltaGenerationKey({ ...pair, attempt }), tx });
+        if (!sent) throw new Error(`delta generation job for ${deltaGenerationKey({ ...pair, attempt })} was already sent`);
+        await this.publish(runtime, tx, row);
+        runtime.log.info({ generationId: row.id, fromVersion: row.fromVersion, toVersion: row.toVersion, ...owner }, 'delta generation requested');
+        return row;
+      });
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      // Two requests for the same pair at once: the other one's generation is the answer.
+      const { db } = runtime;
+      const found = await lockVersionsByPrecedence(db, { owner, sortKeys: [from.sortKey, to.sortKey] });
+      const active = await store.selectActiveGeneration(db, { fromVersionId: found.get(from.sortKey)!.id, toVersionId: found.get(to.sortKey)!.id });
+      if (active) return active;
+      throw error;
+    }
+  }
+
+  /** The generation, or null for an unknown id. */
+  async getGeneration({ id }: { id: string }): Promise<DeltaGenerationRecord | null> {
+    if (!isUuid(id)) return null;
+    const { db } = await this.runtime();
+    return store.selectGeneration(db, id);
+  }
+
+  /** `deltaGenerationProgress`: the generation now, then after every change, until the client leaves. */
+  async generationEvents({ id }: { id: string }): Promise<EventStream<'DELTA_GENERATION_CHANGED', DeltaGenerationRecord>> {
+    const { events } = await this.runtime();
+    return events.stream('DELTA_GENERATION_CHANGED', {
+      initial: async () => (await this.getGeneration({ id })) ?? undefined,
+      select: ({ generation }) => (generation.id === id ? generation : undefined),
+    });
+  }
+
+  /**
+   * Job handler of `delta.generate`. Claims the generation (PENDING, or RUNNING left by a process
+   * that died), and ends it SUCCEEDED with its package or FAILED with an error naming the step
+   * that failed; it never throws for a failed generation (a retry would fail the same way). Safe
+   * to run twice: a finished generation is left alone, and a delta package recorded by an earlier
+   * run is taken as the result.
+   */
+  async runGenerationJob({ generationId }: DeltaGenerationJob): Promise<void> {
+    const runtime = await this.runtime();
+    const claimed = await runtime.db.transaction(async (tx) => {
+      const row = await store.updateGenerationIf(tx, { id: generationId, from: ['PENDING', 'RUNNING'], set: { status: 'RUNNING', startedAt: new Date(), progress: 0, error: null } });
+      if (row) await this.publish(runtime, tx, row);
+      return row;
+    });
+    if (!claimed) return;
+    let step = 'reading the full packages';
+    const tracker = this.progressTracker(runtime, generationId);
+    try {
+      const owner: Owner = { extensionId: claimed.extensionId, productId: claimed.productId };
+      const [basePackage, targetPackage] = await this.fullPackages(runtime, claimed);
+      const base = await this.read(runtime, basePackage, claimed.fromVersion);
+      await tracker.report(5);
+      const target = await this.read(runtime, targetPackage, claimed.toVersion);
+      await tracker.report(10);
+      step = 'generating and verifying the delta';
+      const generated: GeneratedDelta = await generateDelta(base, target, { onProgress: (percent) => void tracker.report(10 + Math.round(percent * 0.75)) });
+      runtime.log.info({ generationId, format: generated.formatName, deltaBytes: generated.delta.length, targetBytes: generated.targetSize, candidates: generated.candidates }, 'delta generated');
+      await tracker.report(85);
+      step = 'storing the delta through the CDN service';
+      const recorded = await this.store(runtime, claimed, owner, generated);
+      await tracker.flush();
+      await runtime.db.transaction(async (tx) => {
+        const row = await store.updateGenerationIf(tx, { id: generationId, from: ['RUNNING'], set: { status: 'SUCCEEDED', progress: 100, packageId: recorded.id, finishedAt: new Date() } });
+        if (row) await this.publish(runtime, tx, row);
+      });
+    } catch (error) {
+      await tracker.flush();
+      const message = `${step} failed: ${(error as Error).message}`;
+      runtime.log.warn({ generationId, err: error }, 'delta generation failed');
+      await runtime.db.transaction(async (tx) => {
+        const row = await store.updateGenerationIf(tx, { id: generationId, from: ['RUNNING'], set: { status: 'FAILED', error: message.slice(0, 2000), finishedAt: new Date() } });
+        if (row) await this.publish(runtime, tx, row);
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async fullPackages(runtime: ServiceRuntime, generation: DeltaGenerationRecord): Promise<[UpdatePackageRecord, UpdatePackageRecord]> {
+    const rows = await store.selectFullPackages(runtime.db, [generation.fromVersionId, generation.toVersionId]);
+    const base = rows.find((row) => row.toVersionId === generation.fromVersionId);
+    const target = rows.find((row) => row.toVersionId === generation.toVersionId);
+    if (!base) throw new Error(`version ${generation.fromVersion} has no full package any more`);
+    if (!target) throw new Error(`version ${generation.toVersion} has no full package any more`);
+    return [base, target];
+  }
+
+  private async read(runtime: ServiceRuntime, pkg: UpdatePackageRecord, version: string): Promise<Buffer> {
+    if (!pkg.cdnFileId) throw new Error(`the full package of ${version} (id ${pkg.id}) has no CDN file`);
+    try {
+      return await readArtifact({ cdn: this.options.cdn, cdnFileId: pkg.cdnFileId, checksum: pkg.checksum, maxBytes: runtime.config.maxFileSize });
+    } catch (error) {
+      throw new Error(`the full package of ${version} (id ${pkg.id}): ${(error as Error).message}`);
+    }
+  }
+
+  /** Stores the delta and records its package; a package recorded by an earlier run of this job is the result too. */
+  private async store(runtime: ServiceRuntime, generation: DeltaGenerationRecord, owner: Owner, generated: GeneratedDelta): Promise<UpdatePackageRecord> {
+    const fileName = deltaFileName({ owner: owner.extensionId ?? owner.productId ?? 'package', fromVersion: generation.fromVersion, toVersion: generation.toVersion });
+    const staged = await stageDelta({ uploadDir: runtime.config.uploadDir, generationId: generation.id, fileName, delta: generated.delta });
+    try {
+      return await this.options.distribution.createUpdatePackage({
+        fromVersion: generation.fromVersion,
+        toVersion: generation.toVersion,
+        packagePath: staged.relativePath,
+        ...owner,
+        isDelta: true,
+        deltaFromVersion: generation.fromVersion,
+        deltaFormat: generated.formatName,
+        targetChecksum: generated.targetSha256,
+        createdBy: generation.createdBy,
+      });
+    } catch (error) {
+      if (error instanceof DomainError && error.code === ErrorCode.CONFLICT) {
+        const existing = await store.selectDeltaPackage(runtime.db, { fromVersionId: generation.fromVersionId, toVersionId: generation.toVersionId });
+        if (existing && existing.targetChecksum === generated.targetSha256) return existing;
+      }
+      throw error;
+    } finally {
+      await staged.remove();
+    }
+  }
+
+  /** Writes progress in steps of PROGRESS_STEP points, one write at a time, never backwards. */
+  private progressTracker(runtime: ServiceRuntime, id: string) {
+    let written = 0;
+    let chain: Promise<void> = Promise.resolve();
+    return {
+      report: (percent: number): Promise<void> => {
+        const value = Math.min(99, Math.max(0, Math.floor(percent)));
+        if (value < written + PROGRESS_STEP) return chain;
+        written = value;
+        chain = chain.then(() =>
+          runtime.db
+            .transaction(async (tx) => {
+              const row = await store.updateGenerationIf(tx, { id, from: ['RUNNING'], set: { progress: value } });
+              if (row) await this.publish(runtime, tx, row);
+            })
+            .catch((error: unknown) => runtime.log.warn({ err: error, generationId: id }, 'delta generation progress not written')),
+        );
+        return chain;
+      },
+      flush: () => chain,
+    };
+  }
+
+  private publish(runtime: ServiceRuntime, tx: DbExecutor, generation: DeltaGenerationRecord): Promise<void> {
+    return runtime.events.publish('DELTA_GENERATION_CHANGED', { generation }, { tx });
+  }
+}
