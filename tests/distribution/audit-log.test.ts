@@ -16,6 +16,7 @@ import {
   DeprecateVersionDocument,
   DistributeUpdateDocument,
   ExecuteRollbackPlanDocument,
+  GenerateDeltaPackageDocument,
   InvalidateCdnCacheDocument,
   PauseDistributionDocument,
   ResumeDistributionDocument,
@@ -168,6 +169,12 @@ const CALLS: Record<string, () => Promise<() => Promise<string>>> = {
     await admin.data(ExecuteRollbackPlanDocument, { planId: plan.id });
     await waitForPlan(admin, plan.id, (p) => p.status === 'FAILED');
     return async () => (await admin.data(RetryRollbackPlanDocument, { planId: plan.id })).retryRollbackPlan.id;
+  },
+  async generateDeltaPackage() {
+    const extensionId = uniqueId('audit');
+    await seedReleases(server, extensionId, ['1.0.0', '1.1.0'], { notLive: ['1.0.0', '1.1.0'] });
+    // The job's package is a step of this request: the generation names it, no second entry.
+    return async () => (await admin.data(GenerateDeltaPackageDocument, { input: { extensionId, fromVersion: '1.0.0', toVersion: '1.1.0' } })).generateDeltaPackage.id;
   },
 };
 

@@ -33,6 +33,7 @@ export type AuditOutcome =
 export type AuditTargetType =
   | 'CdnFile'
   | 'CdnInvalidation'
+  | 'DeltaGeneration'
   | 'Distribution'
   | 'RollbackPlan'
   | 'UpdatePackage'

@@ -1,5 +1,6 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 
+import { callerActor } from '../../services/audit/actor.js';
 import type { DeltaGenerationRecord } from '../../services/delta/service.js';
 import type { GraphQLContext } from '../context.js';
 import { DeltaGeneration, GenerateDeltaPackageInput } from '../types/delta.js';
@@ -19,7 +20,7 @@ export class DeltaResolver {
       'Builds the delta package fromVersion → toVersion from their full packages in the background, verified to rebuild the target byte for byte; answers at once (PENDING), or with the running generation of the same pair (admin).',
   })
   generateDeltaPackage(@Arg('input', () => GenerateDeltaPackageInput) input: GenerateDeltaPackageInput, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.delta.requestGeneration({ ...input, createdBy: ctx.caller?.id });
+    return ctx.services.delta.requestGeneration({ ...input, createdBy: ctx.caller?.id, actor: callerActor(ctx.caller) });
   }
 
   @Subscription(() => DeltaGeneration, {

@@ -7,7 +7,7 @@
  * add a row to the table in tests/distribution/audit-log.test.ts; that test fails for any admin
  * mutation in PERMISSIONS that is missing here or leaves no SUCCEEDED entry.
  */
-export const AUDIT_TARGET_TYPES = ['Version', 'CdnFile', 'CdnInvalidation', 'UpdatePackage', 'Distribution', 'RollbackPlan'] as const;
+export const AUDIT_TARGET_TYPES = ['Version', 'CdnFile', 'CdnInvalidation', 'UpdatePackage', 'Distribution', 'RollbackPlan', 'DeltaGeneration'] as const;
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
 
 export const AUDITED_OPERATIONS = {
@@ -27,6 +27,7 @@ export const AUDITED_OPERATIONS = {
   executeRollbackPlan: 'RollbackPlan',
   cancelRollbackPlan: 'RollbackPlan',
   retryRollbackPlan: 'RollbackPlan',
+  generateDeltaPackage: 'DeltaGeneration',
 } as const satisfies Record<string, AuditTargetType>;
 
 export type AuditOperation = keyof typeof AUDITED_OPERATIONS;

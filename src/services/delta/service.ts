@@ -1,4 +1,6 @@
 import type { DbExecutor } from '../../db/client.js';
+import { scriptActor, type Actor } from '../audit/actor.js';
+import { audited, type AuditRecorder } from '../audit/trail.js';
 import { generateDelta, type GeneratedDelta } from '../../delta/index.js';
 import type { EventStream } from '../../events/stream.js';
 import type { CdnIntegrationService } from '../cdn/service.js';
@@ -22,6 +24,8 @@ export interface GenerateDeltaPackageArgs {
   extensionId?: string | null;
   productId?: string | null;
   createdBy?: string | null;
+  /** Who asks (audit trail); defaults to a script acting as `createdBy`. */
+  actor?: Actor;
 }
 
 export interface DeltaServiceOptions {
@@ -55,7 +59,11 @@ export class DeltaService extends Service {
    * BAD_USER_INPUT: invalid SemVer or owner, the same version twice, fromVersion above toVersion.
    * NOT_FOUND: a version, or a version's full package. CONFLICT: the delta package exists.
    */
-  async requestGeneration(args: GenerateDeltaPackageArgs): Promise<DeltaGenerationRecord> {
+  async requestGeneration({ actor, ...args }: GenerateDeltaPackageArgs): Promise<DeltaGenerationRecord> {
+    return audited(await this.runtime(), { operation: 'generateDeltaPackage', actor: actor ?? scriptActor(args.createdBy), input: { ...args } }, (audit) => this.request(args, audit));
+  }
+
+  private async request(args: Omit<GenerateDeltaPackageArgs, 'actor'>, audit: AuditRecorder): Promise<DeltaGenerationRecord> {
     const owner = parseOwner(args.extensionId, args.productId);
     const from = parseVersion(args.fromVersion, 'fromVersion');
     const to = parseVersion(args.toVersion, 'toVersion');
@@ -91,7 +99,10 @@ export class DeltaService extends Service {
           throw new ConflictError(`A delta package from ${from.version} to ${to.version} of ${describeOwner(owner)} already exists (id ${existing.id})`, { existingId: existing.id });
         }
         const active = await store.selectActiveGeneration(tx, pair);
-        if (active) return active;
+        if (active) {
+          await audit.record(tx, { targetId: active.id, details: { joined: true } });
+          return active;
+        }
         const attempt = await store.nextAttempt(tx, pair);
         const row = await store.insertGeneration(tx, {
           ...owner,
@@ -104,6 +115,7 @@ export class DeltaService extends Service {
         const sent = await runtime.jobs.send(DELTA_GENERATION_QUEUE, { generationId: row.id }, { key: deltaGenerationKey({ ...pair, attempt }), tx });
         if (!sent) throw new Error(`delta generation job for ${deltaGenerationKey({ ...pair, attempt })} was already sent`);
         await this.publish(runtime, tx, row);
+        await audit.record(tx, { targetId: row.id, details: { attempt } });
         runtime.log.info({ generationId: row.id, fromVersion: row.fromVersion, toVersion: row.toVersion, ...owner }, 'delta generation requested');
         return row;
       });
@@ -113,8 +125,9 @@ export class DeltaService extends Service {
       const { db } = runtime;
       const found = await lockVersionsByPrecedence(db, { owner, sortKeys: [from.sortKey, to.sortKey] });
       const active = await store.selectActiveGeneration(db, { fromVersionId: found.get(from.sortKey)!.id, toVersionId: found.get(to.sortKey)!.id });
-      if (active) return active;
-      throw error;
+      if (!active) throw error;
+      await audit.record(db, { targetId: active.id, details: { joined: true } });
+      return active;
     }
   }
 
@@ -205,7 +218,8 @@ export class DeltaService extends Service {
     const fileName = deltaFileName({ owner: owner.extensionId ?? owner.productId ?? 'package', fromVersion: generation.fromVersion, toVersion: generation.toVersion });
     const staged = await stageDelta({ uploadDir: runtime.config.uploadDir, generationId: generation.id, fileName, delta: generated.delta });
     try {
-      return await this.options.distribution.createUpdatePackage({
+      // One step of the audited generateDeltaPackage request: its entry and the generation record name the package.
+      return await this.options.distribution.createUpdatePackageAsStep({
         fromVersion: generation.fromVersion,
         toVersion: generation.toVersion,
         packagePath: staged.relativePath,

@@ -105,6 +105,14 @@ export class DistributionService extends Service {
     return audited(await this.runtime(), { operation: 'createUpdatePackage', actor, input }, (audit) => this.packages.createPackage(input, audit));
   }
 
+  /**
+   * A package created as one step of another audited operation (a delta generation recording
+   * its result): no audit entry of its own; the operation's entry and record name it.
+   */
+  createUpdatePackageAsStep(args: CreateUpdatePackageArgs): Promise<UpdatePackageRecord> {
+    return this.packages.createPackage(args);
+  }
+
   /** The package, or null for an unknown id. */
   async getPackage({ id }: { id: string }): Promise<UpdatePackageRecord | null> {
     return (await this.getPackagesByIds({ ids: [id] }))[0] ?? null;
