@@ -191,3 +191,11 @@ describe('hardening settings (issue 6)', () => {
     expect(problemsOf({ CDN_SWEEP_INTERVAL: '30d' })[0]).toMatch(/^CDN_SWEEP_INTERVAL="30d" is invalid/);
   });
 });
+
+describe('health gate settings (issue 8.6)', () => {
+  it('HEALTH_GATE_SWEEP_INTERVAL: 60 s by default, at least 100 ms', () => {
+    expect(load().distribution.healthGateSweepMs).toBe(60_000);
+    expect(load({ HEALTH_GATE_SWEEP_INTERVAL: '5m' }).distribution.healthGateSweepMs).toBe(300_000);
+    expect(problemsOf({ HEALTH_GATE_SWEEP_INTERVAL: '10ms' })[0]).toMatch(/^HEALTH_GATE_SWEEP_INTERVAL="10ms" is invalid/);
+  });
+});
