@@ -98,10 +98,14 @@ export function selectionVariables(document: DocumentNode, operation: OperationD
   const roots = rootFieldNodes(document, operation.selectionSet);
   const used = new Set<string>();
   visit(document, {
-    Variable(node, _key, _parent, _path, ancestors) {
+    Variable(node, _key, parent, _path, ancestors) {
       let argument = false;
-      for (let index = ancestors.length - 1; index >= 0; index -= 1) {
-        const ancestor = ancestors[index] as ASTNode | readonly ASTNode[];
+      // graphql-js's `ancestors` stops above the parent: the argument (or list, object field…)
+      // that holds the variable is `parent`, so it is looked at first.
+      const chain = [...ancestors, parent] as readonly (ASTNode | readonly ASTNode[] | undefined)[];
+      for (let index = chain.length - 1; index >= 0; index -= 1) {
+        const ancestor = chain[index];
+        if (ancestor === undefined) continue;
         if (Array.isArray(ancestor) || !('kind' in (ancestor as ASTNode))) continue;
         const kind = (ancestor as ASTNode).kind;
         if (kind === Kind.VARIABLE_DEFINITION) return;
