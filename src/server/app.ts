@@ -16,6 +16,8 @@ import { createServices, type Services } from '../services/index.js';
 import { closeRuntime, createRuntime, type ServiceRuntime } from '../services/runtime.js';
 import { cdnRoutes } from './cdnRoutes.js';
 import { validationRules } from '../graphql/limits.js';
+import { checkForUpdates } from '../graphql/resolvers/updateCheckResolver.js';
+import type { UpdateCheckArgs } from '../graphql/types/updateCheck.js';
 import { GraphQLFastPath } from './fastPath.js';
 import { GraphQLHttpHandler } from './graphqlHttp.js';
 import { serveGraphQLOverWebSocket } from './graphqlWs.js';
@@ -88,7 +90,16 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: config.maxRequestBytes });
   const wsDisposable = serveGraphQLOverWebSocket({ schema, wsServer, verifier, isProduction: config.isProduction, metrics, log, createContext: makeContext, maxSubscriptionsPerSocket: config.wsMaxSubscriptions });
 
-  const fastPath = new GraphQLFastPath({ schema: executableSchema, validationRules, isProduction: config.isProduction, metrics, log, createContext: makeContext });
+  const fastPath = new GraphQLFastPath({
+    schema: executableSchema,
+    validationRules,
+    isProduction: config.isProduction,
+    metrics,
+    log,
+    createContext: makeContext,
+    // The update check: answered from the release state without executing the document.
+    directFields: { checkForUpdates: (args) => checkForUpdates(services, args as unknown as UpdateCheckArgs) },
+  });
   const graphqlHttp = new GraphQLHttpHandler({
     schema,
     httpServer: server,
@@ -145,13 +156,18 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     ...cdnRoutes({ config, cdn: services.cdn, verifier, log }),
   ];
 
+  const graphqlRoute = routes[0]!;
+  /** Shared by every request to exactly `/graphql` (the GraphQL route reads nothing from it). */
+  const graphqlUrl: URL = Object.freeze(new URL(GRAPHQL_PATH, 'http://localhost'));
+
   // Handlers still running, so a shutdown can let them clean up (an upload cut off removes its temp file).
   const inFlight = new Set<Promise<unknown>>();
   server.on('request', (req, res) => {
     const requestId = requestIdOf(req);
     res.setHeader('x-request-id', requestId);
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = routes.find((candidate) => candidate.match(url.pathname));
+    // The update check's path as sent: no URL to parse (a measurable share of a small request).
+    const url = req.url === GRAPHQL_PATH ? graphqlUrl : new URL(req.url ?? '/', 'http://localhost');
+    const route = url === graphqlUrl ? graphqlRoute : routes.find((candidate) => candidate.match(url.pathname));
     const methods = route ? [route.method].flat() : [];
     const finish = () => metrics.httpRequests.inc({ route: route?.name ?? 'none', status: String(res.statusCode) });
     res.on('finish', finish);

@@ -1,18 +1,32 @@
 import type { ServerResponse } from 'node:http';
 
 import {
+  getNamedType,
+  getNullableType,
   getOperationAST,
+  isLeafType,
+  isListType,
+  isNonNullType,
   isObjectType,
+  GraphQLBoolean,
   GraphQLError,
+  GraphQLID,
+  GraphQLString,
   Kind,
   parse,
   specifiedRules,
+  typeFromAST,
   validate,
+  valueFromAST,
   type DocumentNode,
   type ExecutionResult,
+  type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLFormattedError,
+  type GraphQLInputType,
+  type GraphQLLeafType,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type SelectionSetNode,
   type ValidationRule,
   type ValueNode,
@@ -69,7 +83,63 @@ export interface FastPathOptions {
   compileAfter?: number;
   /** Most documents remembered (least recently used dropped first; default 500). */
   maxDocuments?: number;
+  /**
+   * Root fields answered without executing the document (see DirectField): the update check,
+   * which clients send at very high volume with the same few answers.
+   */
+  directFields?: Record<string, DirectField>;
 }
+
+/**
+ * A root field the fast path may answer straight from its service: called with the field's
+ * arguments coerced as graphql-js coerces them, it must return exactly what the field's
+ * resolver returns (the resolver calls the same function), and the fields of its object type
+ * must be plain properties of that value (no field resolvers). Returning the same object for
+ * the same answer (a memo) lets the serialised response be reused.
+ */
+export type DirectField = (args: Record<string, unknown>) => unknown;
+
+/** A serialised response, kept per answer object. */
+interface Answer {
+  text: string;
+  bytes: number;
+}
+
+/** How one variable of a directly answered document is checked per request. */
+interface DirectVariable {
+  name: string;
+  /** The only JavaScript type a value may have to be taken here (String and ID: string; Boolean: boolean). */
+  jsType: 'string' | 'boolean';
+  nonNull: boolean;
+  /** The variable's own default (already coerced), used when the request leaves it out. */
+  defaultValue?: { value: unknown };
+}
+
+/** One argument of the direct field: a literal (coerced once) or a variable. */
+interface DirectArgument {
+  name: string;
+  variable?: string;
+  literal?: { value: unknown };
+  nonNull: boolean;
+  /** The argument's schema default, used when it is absent (or its variable is). */
+  defaultValue?: { value: unknown };
+}
+
+/** A query of exactly one direct root field selecting leaf fields: answered without execution. */
+interface DirectPlan {
+  resolve: DirectField;
+  responseKey: string;
+  nullable: boolean;
+  variables: DirectVariable[];
+  arguments: DirectArgument[];
+  fields: { key: string; name: string; typename?: string; type?: GraphQLLeafType; nonNull: boolean }[];
+  /** Serialised responses by answer object (answers are memoised per release state). */
+  answers: WeakMap<object, Answer>;
+  nullAnswer?: Answer;
+}
+
+/** Not taken here: the request goes on to the compiled function (which reports any error). */
+const NOT_DIRECT = Symbol('not direct');
 
 /** What the fast path knows of one query text (+ operation name). */
 interface Prepared {
@@ -89,6 +159,10 @@ interface Prepared {
   costPassed?: boolean;
   countOperation?: { inc(): void };
   observeLatency?: { observe(seconds: number): void };
+  /** Set when the document can be answered without executing it (see DirectField). */
+  direct?: DirectPlan;
+  /** When this text was last moved to the recently-used end of the cache (ms). */
+  touchedAt?: number;
 }
 
 export interface GraphQLRequestBody {
@@ -102,7 +176,7 @@ const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 export class GraphQLFastPath {
   /** query text → operation name ('' for none) → what is known of it. */
-  private readonly documents = new Map<string, Map<string, Prepared>>();
+  private readonly documents = new Map<string, Map<string, Prepared> & { touchedAt?: number }>();
   private readonly compileAfter: number;
   private readonly maxDocuments: number;
   private readonly rules: ValidationRule[];
@@ -110,6 +184,8 @@ export class GraphQLFastPath {
   private readonly fieldComplexity: boolean;
   /** Requests answered here since start (tests check the fast path was taken). */
   handled = 0;
+  /** Of those, answered straight from a DirectField, without execution (tests). */
+  answeredDirectly = 0;
 
   constructor(private readonly options: FastPathOptions) {
     this.compileAfter = Math.max(1, options.compileAfter ?? 2);
@@ -125,7 +201,7 @@ export class GraphQLFastPath {
    * resolves false (nothing written) when Apollo must answer instead.
    */
   async tryHandle(res: ServerResponse, body: GraphQLRequestBody, accept: string | undefined, caller: Caller, requestId: string): Promise<boolean> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const { query } = body;
     if (typeof query !== 'string' || body.extensions !== undefined || !acceptsJson(accept)) return false;
     const operationName = body.operationName ?? '';
@@ -160,6 +236,16 @@ export class GraphQLFastPath {
       }
     }
 
+    if (prepared.direct) {
+      let answer = this.answerDirectly(prepared.direct, variables as Record<string, unknown> | undefined);
+      if (answer instanceof Promise) answer = await answer;
+      if (answer !== NOT_DIRECT) {
+        this.answeredDirectly++;
+        this.send(res, prepared, answer.text, answer.bytes, started);
+        return true;
+      }
+    }
+
     const context = this.options.createContext(caller, requestId);
     const compiled = prepared.compiled!;
     let result = compiled.query(undefined, context, variables as Record<string, unknown> | undefined);
@@ -170,13 +256,100 @@ export class GraphQLFastPath {
     const text = result.errors?.length
       ? `${JSON.stringify({ errors: this.formatErrors(result.errors, context), data: result.data })}\n`
       : `${compiled.stringify({ data: result.data })}\n`;
+    this.send(res, prepared, text, Buffer.byteLength(text), started);
+    return true;
+  }
+
+  private send(res: ServerResponse, prepared: Prepared, text: string, bytes: number, started: number): void {
     // Apollo's cache-control plugin marks every response without cache hints no-store.
-    res.writeHead(200, { 'cache-control': 'no-store', 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+    res.writeHead(200, { 'cache-control': 'no-store', 'content-type': JSON_CONTENT_TYPE, 'content-length': bytes });
     res.end(text);
     this.handled++;
     prepared.countOperation!.inc();
-    prepared.observeLatency!.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    return true;
+    prepared.observeLatency!.observe((performance.now() - started) / 1000);
+  }
+
+  /**
+   * The response of a directly answered document for these variables, or NOT_DIRECT when the
+   * compiled function must answer instead: a variable that needs coercing beyond "the right
+   * JavaScript type" (or fails to), an answer that is not an object, an error thrown — that
+   * path then reports it exactly as it always does.
+   */
+  private answerDirectly(plan: DirectPlan, variables: Record<string, unknown> | undefined): Answer | typeof NOT_DIRECT | Promise<Answer | typeof NOT_DIRECT> {
+    // Variables, coerced as graphql-js's coerceVariableValues would (only the simple cases).
+    const values = new Map<string, unknown>();
+    for (const variable of plan.variables) {
+      const given = variables !== undefined && Object.hasOwn(variables, variable.name) ? variables[variable.name] : undefined;
+      if (given === undefined) {
+        if (variable.defaultValue) values.set(variable.name, variable.defaultValue.value);
+        else if (variable.nonNull) return NOT_DIRECT;
+      } else if (given === null) {
+        if (variable.nonNull) return NOT_DIRECT;
+        values.set(variable.name, null);
+      } else if (typeof given === variable.jsType) values.set(variable.name, given);
+      else return NOT_DIRECT;
+    }
+    // Arguments, as graphql-js's getArgumentValues builds them.
+    const args: Record<string, unknown> = {};
+    for (const argument of plan.arguments) {
+      let value: unknown;
+      let present = false;
+      if (argument.literal) {
+        value = argument.literal.value;
+        present = true;
+      } else if (argument.variable !== undefined && values.has(argument.variable)) {
+        value = values.get(argument.variable);
+        present = true;
+      }
+      if (!present) {
+        if (argument.defaultValue) args[argument.name] = argument.defaultValue.value;
+        else if (argument.nonNull) return NOT_DIRECT;
+        continue;
+      }
+      if (value === null && argument.nonNull) return NOT_DIRECT;
+      args[argument.name] = value;
+    }
+    let value: unknown;
+    try {
+      value = plan.resolve(args);
+    } catch {
+      return NOT_DIRECT;
+    }
+    if (isPromise(value)) return value.then((resolved) => this.serialise(plan, resolved), () => NOT_DIRECT);
+    return this.serialise(plan, value);
+  }
+
+  /** The response bytes for an answer: built once per answer object, then reused. */
+  private serialise(plan: DirectPlan, value: unknown): Answer | typeof NOT_DIRECT {
+    if (value === null || value === undefined) {
+      if (!plan.nullable) return NOT_DIRECT;
+      return (plan.nullAnswer ??= answerOf({ data: { [plan.responseKey]: null } }));
+    }
+    if (typeof value !== 'object') return NOT_DIRECT;
+    const cached = plan.answers.get(value);
+    if (cached) return cached;
+    const record = value as Record<string, unknown>;
+    const object: Record<string, unknown> = {};
+    for (const field of plan.fields) {
+      if (field.typename !== undefined) {
+        object[field.key] = field.typename;
+        continue;
+      }
+      const raw = record[field.name];
+      if (raw === null || raw === undefined) {
+        if (field.nonNull) return NOT_DIRECT; // an error graphql-js words itself
+        object[field.key] = null;
+        continue;
+      }
+      try {
+        object[field.key] = field.type!.serialize(raw);
+      } catch {
+        return NOT_DIRECT;
+      }
+    }
+    const answer = answerOf({ data: { [plan.responseKey]: object } });
+    plan.answers.set(value, answer);
+    return answer;
   }
 
   /** How many documents are compiled (tests and metrics). */
@@ -189,15 +362,20 @@ export class GraphQLFastPath {
   private lookup(query: string, operationName: string): Prepared {
     let byName = this.documents.get(query);
     if (byName) {
-      // Least recently used goes first: re-inserting moves this text to the end.
-      this.documents.delete(query);
-      this.documents.set(query, byName);
+      // Least recently used goes first: re-inserting moves this text to the end — at most once
+      // a second per text, since a hot text would otherwise be moved on every request.
+      const now = Date.now();
+      if (byName.touchedAt === undefined || now - byName.touchedAt >= 1000) {
+        byName.touchedAt = now;
+        this.documents.delete(query);
+        this.documents.set(query, byName);
+      }
     } else {
       if (this.documents.size >= this.maxDocuments) {
         this.documents.delete(this.documents.keys().next().value!);
       }
-      byName = new Map();
-      this.documents.set(query, byName);
+      byName = new Map<string, Prepared>();
+      this.documents.set(query, byName!);
     }
     let prepared = byName.get(operationName);
     if (!prepared) {
@@ -262,7 +440,82 @@ export class GraphQLFastPath {
       .map((name) => ({ name, access: PERMISSIONS.Query[name] }));
     prepared.countOperation = metrics.operations.labels(label, 'query', 'http');
     prepared.observeLatency = metrics.latency.labels(label, 'query');
+    prepared.direct = this.directPlan(document, operation);
     prepared.compiled = compiled;
+  }
+
+  /**
+   * A DirectPlan when the operation is exactly one direct root field (no directives, fragments
+   * or arguments inside) selecting leaf fields of one object type, and every variable is a
+   * String, ID or Boolean; otherwise undefined (the compiled function answers).
+   */
+  private directPlan(document: DocumentNode, operation: OperationDefinitionNode): DirectPlan | undefined {
+    const { directFields, schema } = this.options;
+    if (!directFields || document.definitions.length !== 1 || operation.directives?.length) return undefined;
+    const [root, ...others] = operation.selectionSet.selections;
+    if (!root || others.length > 0 || root.kind !== Kind.FIELD || root.directives?.length) return undefined;
+    const resolve = Object.hasOwn(directFields, root.name.value) ? directFields[root.name.value] : undefined;
+    const field = schema.getQueryType()?.getFields()[root.name.value];
+    if (!resolve || !field || !root.selectionSet) return undefined;
+    const objectType = getNullableType(field.type);
+    if (!isObjectType(objectType)) return undefined;
+
+    const variables: DirectVariable[] = [];
+    for (const definition of operation.variableDefinitions ?? []) {
+      if (definition.directives?.length) return undefined;
+      const type = typeFromAST(schema, definition.type);
+      if (!type) return undefined;
+      const named = getNullableType(type);
+      const jsType = named === GraphQLString || named === GraphQLID ? 'string' : named === GraphQLBoolean ? 'boolean' : undefined;
+      if (!jsType) return undefined;
+      const variable: DirectVariable = { name: definition.variable.name.value, jsType, nonNull: isNonNullType(type) };
+      if (definition.defaultValue) {
+        const value = valueFromAST(definition.defaultValue, type as GraphQLInputType);
+        if (value === undefined) return undefined;
+        variable.defaultValue = { value };
+      }
+      variables.push(variable);
+    }
+    const argumentNodes = new Map((root.arguments ?? []).map((node) => [node.name.value, node.value]));
+    const args: DirectArgument[] = [];
+    for (const definition of field.args) {
+      const argument: DirectArgument = { name: definition.name, nonNull: isNonNullType(definition.type) };
+      if (definition.defaultValue !== undefined) argument.defaultValue = { value: definition.defaultValue };
+      const node = argumentNodes.get(definition.name);
+      if (node?.kind === Kind.VARIABLE) argument.variable = node.name.value;
+      else if (node) {
+        if (containsVariable(node)) return undefined;
+        const value = valueFromAST(node, definition.type);
+        if (value === undefined) return undefined;
+        argument.literal = { value };
+      }
+      args.push(argument);
+    }
+
+    const fields: DirectPlan['fields'] = [];
+    const typeFields = objectType.getFields();
+    for (const selection of root.selectionSet.selections) {
+      if (selection.kind !== Kind.FIELD || selection.directives?.length || selection.arguments?.length || selection.selectionSet) return undefined;
+      const key = (selection as FieldNode).alias?.value ?? selection.name.value;
+      if (selection.name.value === '__typename') {
+        fields.push({ key, name: '__typename', typename: objectType.name, nonNull: true });
+        continue;
+      }
+      const fieldDefinition = typeFields[selection.name.value];
+      if (!fieldDefinition) return undefined;
+      const type = getNullableType(fieldDefinition.type);
+      if (isListType(type) || !isLeafType(getNamedType(type))) return undefined;
+      fields.push({ key, name: selection.name.value, type: type as GraphQLLeafType, nonNull: isNonNullType(fieldDefinition.type) });
+    }
+    return {
+      resolve,
+      responseKey: root.alias?.value ?? root.name.value,
+      nullable: !isNonNullType(field.type),
+      variables,
+      arguments: args,
+      fields,
+      answers: new WeakMap(),
+    };
   }
 
   /** Apollo's error normalisation (code default, stack outside production) + our formatError. */
@@ -328,6 +581,11 @@ function rootFieldNames(selectionSet: SelectionSetNode, fragments: Map<string, F
 function acceptsJson(accept: string | undefined): boolean {
   if (!accept || accept === '*/*' || accept === 'application/json') return true;
   return false;
+}
+
+function answerOf(response: unknown): Answer {
+  const text = `${JSON.stringify(response)}\n`;
+  return { text, bytes: Buffer.byteLength(text) };
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

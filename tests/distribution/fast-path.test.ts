@@ -1,6 +1,10 @@
+import type { GraphQLObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { buildGraphQLSchema } from '../../src/graphql/schema.js';
+import { createPackage, createVersions, distribute } from '../helpers/distribution.js';
 import { startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
+import { checkUntil } from '../helpers/updateCheck.js';
 
 /**
  * The fast path (src/server/fastPath.ts) answers a query text it has seen before with a
@@ -140,5 +144,64 @@ describe('GraphQL fast path and the limits that need the variables', () => {
     for (let i = 0; i < 3; i++) expect((await post(COMPARE, { a: '1.0.0', b: '1.0.1' })).status).toBe(200);
     const bad = await post(COMPARE, { a: '1.0.0\u0000', b: '1.0.1' });
     expect(JSON.parse(bad.body).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('GraphQL fast path: the update check answered straight from the service', () => {
+  let extensionId: string;
+  let allFields: string;
+
+  beforeAll(async () => {
+    const admin = await server.client('admin');
+    extensionId = uniqueId('direct');
+    await createVersions(admin, extensionId, '1.0.0', '1.1.0');
+    const { pkg } = await createPackage(server, admin, { extensionId, fromVersion: '1.0.0', toVersion: '1.1.0' });
+    await distribute(admin, { packageId: pkg.id, strategy: 'IMMEDIATE' as never });
+    await checkUntil(await server.client('user'), { currentVersion: '1.0.0', extensionId }, (offer) => offer !== null);
+    // Every field UpdateInfo has, so a field added later is compared too.
+    const schema = await buildGraphQLSchema();
+    allFields = Object.keys((schema.getType('UpdateInfo') as GraphQLObjectType).getFields()).join(' ');
+  });
+
+  /** Apollo's answer (cold), then the fast path's; `direct` counts answers given without execution. */
+  async function compare(query: string, variables?: Record<string, unknown>) {
+    const before = server.app.fastPath.answeredDirectly;
+    const { apollo, fast, handled } = await apolloThenFast(query, variables);
+    expect(fast).toEqual(apollo);
+    return { apollo, fast, handled, direct: server.app.fastPath.answeredDirectly - before };
+  }
+
+  it('gives Apollo’s bytes for every field, aliases and __typename, an offer and no offer', async () => {
+    const query = `query Direct($v: String!, $e: ID, $c: String) { offer: checkForUpdates(currentVersion: $v, extensionId: $e, clientId: $c) { __typename to: toVersion ${allFields} } }`;
+    const offered = await compare(query, { v: '1.0.0', e: extensionId, c: 'installation-1' });
+    expect(offered.direct).toBe(2);
+    expect(JSON.parse(offered.fast.body).data.offer).toMatchObject({ __typename: 'UpdateInfo', to: '1.1.0', fromVersion: '1.0.0', isDelta: false });
+    const none = await compare(query.replace('Direct', 'DirectNone'), { v: '1.1.0', e: extensionId, c: 'installation-1' });
+    expect(none.direct).toBe(2);
+    expect(JSON.parse(none.fast.body)).toEqual({ data: { offer: null } });
+  });
+
+  it('takes literal arguments, variable defaults and schema defaults as graphql-js does', async () => {
+    const literal = await compare(`{ checkForUpdates(currentVersion: "1.0.0", extensionId: "${extensionId}", includePrerelease: false) { toVersion mandatory } }`);
+    expect(literal.direct).toBe(2);
+    expect(JSON.parse(literal.fast.body).data.checkForUpdates.toVersion).toBe('1.1.0');
+    const defaulted = await compare('query Defaulted($v: String! = "1.0.0", $e: ID) { checkForUpdates(currentVersion: $v, extensionId: $e) { toVersion } }', { e: extensionId });
+    expect(defaulted.direct).toBe(2);
+    expect(JSON.parse(defaulted.fast.body).data.checkForUpdates.toVersion).toBe('1.1.0');
+  });
+
+  it('leaves errors and coercions to the usual paths, which answer them exactly as before', async () => {
+    const query = 'query Checked($v: String!, $e: ID) { checkForUpdates(currentVersion: $v, extensionId: $e) { toVersion } }';
+    const badVersion = await compare(query, { v: 'v1.0', e: extensionId });
+    expect(badVersion.direct).toBe(0);
+    expect(badVersion.handled).toBe(2); // the compiled function reports it
+    expect(JSON.parse(badVersion.fast.body).errors[0].extensions).toEqual({ field: 'currentVersion', code: 'BAD_USER_INPUT' });
+    // An ID sent as a number is coerced by graphql-js (to "12"), not here.
+    const numericId = await compare(query, { v: '1.0.0', e: 12 });
+    expect(numericId.direct).toBe(0);
+    expect(JSON.parse(numericId.fast.body).data.checkForUpdates).toBeNull();
+    const missing = await compare(query, { e: extensionId });
+    expect(missing.direct).toBe(0);
+    expect(missing.fast.status).toBe(400);
   });
 });
