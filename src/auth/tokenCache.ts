@@ -14,6 +14,8 @@ interface Entry {
   caller: Caller;
   /** Date.now() past which the entry must be verified again: min(exp, verified + maxAge). */
   validUntil: number;
+  /** When it was last moved to the recently-used end. */
+  touchedAt: number;
 }
 
 /**
@@ -41,18 +43,24 @@ export class CachingTokenVerifier extends TokenVerifier {
     const now = Date.now();
     const entry = this.cache.get(token);
     if (entry) {
-      this.cache.delete(token);
       if (now < entry.validUntil) {
-        this.cache.set(token, entry); // most recently used last
+        // Most recently used last — moved at most once a second: a client checking many times a
+        // second would otherwise pay a delete and an insert on every request.
+        if (now - entry.touchedAt >= 1000) {
+          entry.touchedAt = now;
+          this.cache.delete(token);
+          this.cache.set(token, entry);
+        }
         return entry.caller;
       }
+      this.cache.delete(token);
     }
     const caller = await super.verify(token);
     const expiresAtMs = caller.expiresAt === undefined ? Infinity : caller.expiresAt * 1000;
     const validUntil = Math.min(expiresAtMs, now + this.maxAgeMs);
     if (validUntil > now) {
       if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(token, { caller, validUntil });
+      this.cache.set(token, { caller, validUntil, touchedAt: now });
     }
     return caller;
   }
