@@ -33,6 +33,8 @@ const SCENARIO = process.env.BENCH_SUBSCRIPTION ?? 'versionPublished';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Publishes with no subscriber, for the mutation's baseline latency. */
 const ALONE_ROUNDS = 5;
+/** BENCH_PROFILE_DIR=<dir>: the server runs with --cpu-prof and writes its profile there on exit. */
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
 const PIN = process.env.BENCH_PIN !== '0' && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 const now = () => performance.timeOrigin + performance.now();
@@ -183,7 +185,7 @@ async function measure(count: number): Promise<Row> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dfd-fanout-'));
   const secret = crypto.randomBytes(32).toString('hex');
   const server = await spawnNode(
-    ['--inspect=127.0.0.1:0', path.join(root, 'dist/src/index.js')],
+    ['--inspect=127.0.0.1:0', ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), path.join(root, 'dist/src/index.js')],
     {
       NODE_ENV: 'production',
       PORT: '0',

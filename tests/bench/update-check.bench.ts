@@ -258,7 +258,7 @@ async function main(): Promise<void> {
       server.kill('SIGTERM');
       await exited;
       const file = fs.readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
-      if (file) process.stdout.write(`${summariseProfile(path.join(profileDir, file), measuredFrom, measuredTo).join('\n')}\n  (whole profile: ${path.join(profileDir, file)})\n`);
+      if (file) process.stdout.write(`${summariseProfile(path.join(profileDir, file), measuredFrom, measuredTo).join('\n')}\n  (whole profile: ${path.join(profileDir, file)}, measured window ${measuredFrom}–${measuredTo} µs)\n`);
     }
   } finally {
     for (const child of children) {
