@@ -515,6 +515,7 @@ export const auditEntries = pgTable(
     index('audit_entries_actor_idx').on(t.actorId, t.at, t.id),
     index('audit_entries_operation_idx').on(t.operation, t.at, t.id),
     index('audit_entries_target_idx').on(t.targetId, t.at, t.id),
+    index('audit_entries_target_type_idx').on(t.targetType, t.at, t.id),
     index('audit_entries_failed_idx').on(t.at, t.id).where(sql`${t.outcome} = 'FAILED'`),
     check('audit_entries_error_iff_failed', sql`(${t.outcome} = 'FAILED') = (${t.errorCode} IS NOT NULL)`),
   ],

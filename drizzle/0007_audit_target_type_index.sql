@@ -1,0 +1,1 @@
+CREATE INDEX "audit_entries_target_type_idx" ON "audit_entries" USING btree ("target_type","at","id");
