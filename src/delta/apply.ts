@@ -36,9 +36,10 @@ export function applyDelta(base: Buffer, delta: Buffer, options: ApplyOptions = 
     throw new DeltaError('LIMIT_EXCEEDED', `The delta would produce ${header.targetSize} bytes, above the limit of ${limits.maxTargetBytes} (maxTargetBytes)`);
   }
   const recipes = readRecipes(sections.recipes);
+  const instructions = zstdUnpatch(sections.instructions, Buffer.alloc(0), header.windowLog, header.instructionsLength, 'instructions');
   const literals = zstdUnpatch(sections.literals, base, header.windowLog, header.literalsLength, 'literals');
   const content = zstdUnpatch(sections.content, baseView(base, header.baseView, limits), header.windowLog, header.contentLength, 'content');
-  const target = run({ instructions: sections.instructions, base, literals, content, recipes, targetSize: header.targetSize });
+  const target = run({ instructions, base, literals, content, recipes, targetSize: header.targetSize });
   const actual = sha256Hex(target);
   if (actual !== header.targetSha256) {
     throw new DeltaError(
@@ -114,6 +115,14 @@ function run({ instructions, base, literals, content, recipes, targetSize }: Pro
       const recipe = recipes[reader.varint()];
       if (!recipe) throw corrupt('it names a recipe it does not hold');
       append(deflateWith(recipe, contentReader.bytes(length)));
+    } else if (op === OP.ADD_BASE) {
+      const offset = reader.varint();
+      const length = reader.varint();
+      if (offset + length > base.length) throw corrupt('it adds to bytes past the end of the base');
+      if (position + length > targetSize) throw corrupt('its instructions write past the target size');
+      const diff = contentReader.bytes(length);
+      for (let i = 0; i < length; i++) target[position + i] = (base[offset + i]! + diff[i]!) & 0xff;
+      position += length;
     } else {
       throw corrupt(`unknown instruction ${op}`);
     }

@@ -8,7 +8,7 @@ import { DeltaError } from './errors.js';
  *
  *   0   8  magic 89 'D' 'F' 'D' 'L' 'T' 0d 0a (a text transfer mangling CR/LF or the high bit shows)
  *   8   2  container version (1)
- *  10   1  format: 1 raw, 2 gzip, 3 zip (what the target was read as)
+ *  10   1  format: 1 raw, 2 gzip, 3 zip, 4 bsdiff (what the target was read as / how it was matched)
  *  11   1  base view: 0 raw bytes, 1 gunzipped, 2 zip entry contents (what content is diffed against)
  *  12   1  zstd window log
  *  13   3  reserved, zero
@@ -18,19 +18,20 @@ import { DeltaError } from './errors.js';
  *  88   8  target size
  *  96   8  content length (uncompressed)
  * 104   8  literals length (uncompressed)
- * 112   4  recipes section length
- * 116   4  instructions section length (varints, uncompressed)
- * 120   8  literals section length (zstd, dictionary: the base file)
- * 128   8  content section length (zstd, dictionary: the base view)
- * 136  32  sha256 of bytes 0..136 and of everything after the header
- * 168      sections, in that order
+ * 112   8  instructions length (uncompressed)
+ * 120   4  recipes section length
+ * 124   4  instructions section length (zstd, no dictionary)
+ * 128   8  literals section length (zstd, dictionary: the base file)
+ * 136   8  content section length (zstd, dictionary: the base view)
+ * 144  32  sha256 of bytes 0..144 and of everything after the header
+ * 176      sections, in that order
  */
 export const MAGIC = Buffer.from([0x89, 0x44, 0x46, 0x44, 0x4c, 0x54, 0x0d, 0x0a]);
 export const CONTAINER_VERSION = 1;
-export const HEADER_BYTES = 168;
-const CHECKSUM_OFFSET = 136;
+export const HEADER_BYTES = 176;
+const CHECKSUM_OFFSET = 144;
 
-export const FORMATS = { raw: 1, gzip: 2, zip: 3 } as const;
+export const FORMATS = { raw: 1, gzip: 2, zip: 3, bsdiff: 4 } as const;
 export type DeltaFormat = keyof typeof FORMATS;
 export const BASE_VIEWS = { raw: 0, gzip: 1, zip: 2 } as const;
 export type BaseView = keyof typeof BASE_VIEWS;
@@ -50,6 +51,7 @@ export interface DeltaHeader {
   targetSize: number;
   contentLength: number;
   literalsLength: number;
+  instructionsLength: number;
 }
 
 export interface DeltaSections {
@@ -72,10 +74,11 @@ export function encodeContainer(header: DeltaHeader, sections: DeltaSections): B
   head.writeBigUInt64LE(BigInt(header.targetSize), 88);
   head.writeBigUInt64LE(BigInt(header.contentLength), 96);
   head.writeBigUInt64LE(BigInt(header.literalsLength), 104);
-  head.writeUInt32LE(sections.recipes.length, 112);
-  head.writeUInt32LE(sections.instructions.length, 116);
-  head.writeBigUInt64LE(BigInt(sections.literals.length), 120);
-  head.writeBigUInt64LE(BigInt(sections.content.length), 128);
+  head.writeBigUInt64LE(BigInt(header.instructionsLength), 112);
+  head.writeUInt32LE(sections.recipes.length, 120);
+  head.writeUInt32LE(sections.instructions.length, 124);
+  head.writeBigUInt64LE(BigInt(sections.literals.length), 128);
+  head.writeBigUInt64LE(BigInt(sections.content.length), 136);
   const body = [sections.recipes, sections.instructions, sections.literals, sections.content];
   checksum(head.subarray(0, CHECKSUM_OFFSET), body).copy(head, CHECKSUM_OFFSET);
   return Buffer.concat([head, ...body]);
@@ -105,7 +108,7 @@ export function decodeContainer(delta: Buffer): { header: DeltaHeader; sections:
   if (version !== CONTAINER_VERSION) {
     throw new DeltaError('UNSUPPORTED_VERSION', `The delta uses container version ${version}; this code reads version ${CONTAINER_VERSION}. Update dev-forge-distribution`);
   }
-  const lengths = [delta.readUInt32LE(112), delta.readUInt32LE(116), safeNumber(delta.readBigUInt64LE(120), 'literals length'), safeNumber(delta.readBigUInt64LE(128), 'content length')];
+  const lengths = [delta.readUInt32LE(120), delta.readUInt32LE(124), safeNumber(delta.readBigUInt64LE(128), 'literals length'), safeNumber(delta.readBigUInt64LE(136), 'content length')];
   const expected = HEADER_BYTES + lengths.reduce((sum, length) => sum + length, 0);
   if (delta.length < expected) throw new DeltaError('TRUNCATED', `The delta is truncated: ${delta.length} of ${expected} bytes. Download it again`);
   if (delta.length > expected) throw corrupt(`it has ${delta.length - expected} bytes past its end`);
@@ -132,6 +135,7 @@ export function decodeContainer(delta: Buffer): { header: DeltaHeader; sections:
       targetSize: safeNumber(delta.readBigUInt64LE(88), 'target size'),
       contentLength: safeNumber(delta.readBigUInt64LE(96), 'content length'),
       literalsLength: safeNumber(delta.readBigUInt64LE(104), 'literals length'),
+      instructionsLength: safeNumber(delta.readBigUInt64LE(112), 'instructions length'),
     },
     sections: { recipes: body[0]!, instructions: body[1]!, literals: body[2]!, content: body[3]! },
   };

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 
 import { applyDelta, baseView, sha256Hex } from './apply.js';
+import { bsdiffBlocks, MAX_BSDIFF_BASE_BYTES } from './bsdiff.js';
 import { encodeContainer, formatName, type BaseView, type DeltaFormat } from './container.js';
 import { findRecipe, type DeflateRecipe } from './deflateRecipes.js';
 import { DeltaError } from './errors.js';
@@ -30,7 +31,7 @@ export interface CandidateOutcome {
 export interface GeneratedDelta {
   delta: Buffer;
   format: DeltaFormat;
-  /** The update package's `deltaFormat`: `dfd1-raw`, `dfd1-gzip`, `dfd1-zip`. */
+  /** The update package's `deltaFormat`: `dfd1-raw`, `dfd1-gzip`, `dfd1-zip`, `dfd1-bsdiff`. */
   formatName: string;
   baseSha256: string;
   targetSha256: string;
@@ -100,6 +101,18 @@ export async function generateDelta(base: Buffer, target: Buffer, options: Gener
     raw.content(target);
     await consider({ format: 'raw', view: 'raw', plan: raw });
   }
+  progress(75);
+  // bsdiff's approximate matches pay off on executables and other uncompressed binaries; on an
+  // archive that already has its own way they only cost time.
+  if (allowed('bsdiff') && !archive && base.length > 0 && base.length <= MAX_BSDIFF_BASE_BYTES) {
+    await new Promise((resolve) => setImmediate(resolve));
+    const plan = new PlanBuilder();
+    for (const block of bsdiffBlocks(base, target)) {
+      plan.addToBase(block.baseOffset, block.diff);
+      plan.content(Buffer.from(block.extra));
+    }
+    await consider({ format: 'bsdiff', view: 'raw', plan });
+  }
   progress(100);
   const chosen = best as { delta: Buffer; candidate: Candidate } | null;
   if (!chosen) throw new Error(`No delta could be verified: ${outcomes.map((outcome) => `${outcome.format}: ${outcome.reason}`).join('; ')}`);
@@ -121,10 +134,25 @@ async function encode({ candidate, base, target, baseSha256, targetSha256, limit
   const sections = plan.finish();
   const view = baseView(base, viewName, limits);
   const windowLog = windowLogFor(Math.max(base.length, view.length), Math.max(sections.literals.length, sections.content.length));
-  const [literals, content] = [await zstdPatch(sections.literals, base, windowLog), await zstdPatch(sections.content, view, windowLog)];
+  const [instructions, literals, content] = [
+    await zstdPatch(sections.instructions, Buffer.alloc(0), windowLog),
+    await zstdPatch(sections.literals, base, windowLog),
+    await zstdPatch(sections.content, view, windowLog),
+  ];
   return encodeContainer(
-    { format, baseView: viewName, windowLog, baseSha256, targetSha256, baseSize: base.length, targetSize: target.length, contentLength: sections.content.length, literalsLength: sections.literals.length },
-    { recipes: sections.recipes, instructions: sections.instructions, literals, content },
+    {
+      format,
+      baseView: viewName,
+      windowLog,
+      baseSha256,
+      targetSha256,
+      baseSize: base.length,
+      targetSize: target.length,
+      contentLength: sections.content.length,
+      literalsLength: sections.literals.length,
+      instructionsLength: sections.instructions.length,
+    },
+    { recipes: sections.recipes, instructions, literals, content },
   );
 }
 

@@ -6,11 +6,14 @@
  * - CONTENT length: the next bytes of the content stream as they are (stored entries, raw files,
  *   compressed bytes no recipe re-creates)
  * - DEFLATE length recipe: the next `length` bytes of the content stream, deflated by recipe #recipe
+ * - ADD_BASE offset length: base bytes from `offset` plus (mod 256) the next `length` bytes of the
+ *   content stream (bsdiff's difference bytes: zeros where the base is unchanged)
  */
-export const OP = { END: 0, COPY_BASE: 1, LITERAL: 2, CONTENT: 3, DEFLATE: 4 } as const;
+export const OP = { END: 0, COPY_BASE: 1, LITERAL: 2, CONTENT: 3, DEFLATE: 4, ADD_BASE: 5 } as const;
 
 export type Instruction =
   | { op: 'COPY_BASE'; offset: number; length: number }
   | { op: 'LITERAL'; length: number }
   | { op: 'CONTENT'; length: number }
-  | { op: 'DEFLATE'; length: number; recipe: number };
+  | { op: 'DEFLATE'; length: number; recipe: number }
+  | { op: 'ADD_BASE'; offset: number; length: number };

@@ -23,6 +23,15 @@ export class PlanBuilder {
     this.written += length;
   }
 
+  /** Base bytes from `offset` plus `diff` (mod 256): bsdiff's approximate matches. */
+  addToBase(offset: number, diff: Uint8Array): void {
+    if (diff.length === 0) return;
+    this.flush();
+    this.instructions.varint(OP.ADD_BASE).varint(offset).varint(diff.length);
+    this.contentParts.push(Buffer.from(diff.buffer, diff.byteOffset, diff.byteLength));
+    this.written += diff.length;
+  }
+
   literal(bytes: Buffer): void {
     this.queue(OP.LITERAL, bytes, this.literalParts);
   }
