@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/db/client.js';
 import { auditEntries, versions } from '../../src/db/schema.js';
 import { scriptActor, SYSTEM_ACTORS } from '../../src/services/audit/actor.js';
-import { audited, type AuditRuntime } from '../../src/services/audit/trail.js';
+import { audited, systemRecorder, type AuditRuntime } from '../../src/services/audit/trail.js';
 import { ConflictError } from '../../src/services/errors.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
@@ -146,5 +146,20 @@ describe('audited', () => {
     ).rejects.toThrow('password authentication failed');
     const [entry] = await entriesOf('deleteCdnFile', marker);
     expect(entry).toMatchObject({ outcome: 'FAILED', errorCode: 'INTERNAL_SERVER_ERROR', errorMessage: 'Internal error: the server log has the details' });
+  });
+
+  it('systemRecorder writes its entry only with a committed change, and nothing when nothing was recorded', async () => {
+    const target = crypto.randomUUID();
+    const request = { operation: 'pauseDistribution' as const, actor: SYSTEM_ACTORS.healthGate, targetId: target, input: { id: target } };
+    await expect(
+      handle.db.transaction(async (tx) => {
+        await systemRecorder(request).record(tx, { details: { attempt: 'rolled back' } });
+        throw new Error('another instance tripped it first');
+      }),
+    ).rejects.toThrow('another instance tripped it first');
+    systemRecorder(request); // never recorded: nothing changed, nothing written
+    await handle.db.transaction((tx) => systemRecorder(request).record(tx, { details: { attempt: 'committed' } }));
+    const entries = await entriesOf('pauseDistribution', target);
+    expect(entries.map((e) => [e.outcome, e.actorId, e.details.attempt])).toEqual([['SUCCEEDED', 'system:health-gate', 'committed']]);
   });
 });

@@ -39,6 +39,9 @@ import { entryExists, insertEntry } from './store.js';
  * - A method whose work resolves without calling `record` is a bug: the entry is written
  *   afterwards (marked `recordedAfterCommit`) and logged as an error; outside production the
  *   call also fails, so tests catch it.
+ * - The server acting on its own where nothing may turn out to need doing (the health gate's
+ *   trip, which another instance may have made first) uses `systemRecorder` instead: the same
+ *   SUCCEEDED entry in the change's transaction, and no entry at all when nothing changed.
  * - Nested calls: an audited method that uses another service's mutation as one of its steps
  *   (createUpdatePackage storing its artifact) calls that service's unaudited step, so one
  *   request leaves one entry; its details name what the step made.
@@ -76,19 +79,11 @@ const MESSAGE_LIMIT = 2000;
 
 /** Runs `work` as the audited `request` (see the module comment). Resolves or rejects exactly as `work` does. */
 export async function audited<T>(runtime: AuditRuntime, request: AuditRequest, work: (audit: AuditRecorder) => Promise<T>): Promise<T> {
-  const targetType = AUDITED_OPERATIONS[request.operation];
   // The target a FAILED entry names: the one the caller named, or set by `target`. A create's
   // new id (given to `record`) is not: when its transaction rolls back, that object never existed.
   let namedTarget = uuidOrNull(request.targetId);
   const recorded: string[] = [];
-  const entry = (targetId: string | null, details: Record<string, unknown> | undefined) => ({
-    actorId: request.actor.id,
-    actorRole: request.actor.role,
-    operation: request.operation,
-    targetType,
-    targetId,
-    details: auditDetails({ input: request.input, ...details }),
-  });
+  const entry = (targetId: string | null, details: Record<string, unknown> | undefined) => entryValues(request, targetId, details);
   const recorder: AuditRecorder = {
     async record(tx, result = {}) {
       const id = crypto.randomUUID();
@@ -168,21 +163,22 @@ export function systemRecorder(request: AuditRequest): AuditRecorder {
   return {
     async record(tx, result = {}) {
       const targetId = result.targetId === undefined ? namedTarget : uuidOrNull(result.targetId);
-      await insertEntry(tx, {
-        values: {
-          id: crypto.randomUUID(),
-          actorId: request.actor.id,
-          actorRole: request.actor.role,
-          operation: request.operation,
-          targetType: AUDITED_OPERATIONS[request.operation],
-          targetId,
-          details: auditDetails({ input: request.input, ...result.details }),
-          outcome: 'SUCCEEDED',
-        },
-      });
+      await insertEntry(tx, { values: { id: crypto.randomUUID(), ...entryValues(request, targetId, result.details), outcome: 'SUCCEEDED' } });
     },
     target(id) {
       namedTarget = uuidOrNull(id) ?? namedTarget;
     },
+  };
+}
+
+/** The columns every entry of `request` shares; `details` (what the change produced) is merged with the input. */
+function entryValues(request: AuditRequest, targetId: string | null, details: Record<string, unknown> | undefined) {
+  return {
+    actorId: request.actor.id,
+    actorRole: request.actor.role,
+    operation: request.operation,
+    targetType: AUDITED_OPERATIONS[request.operation],
+    targetId,
+    details: auditDetails({ input: request.input, ...details }),
   };
 }
