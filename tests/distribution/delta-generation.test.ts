@@ -39,13 +39,17 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-/** An npm-style .tgz of a package at a version: mostly the same files from version to version. */
-function release(minor: number): Buffer {
+/**
+ * An npm-style .tgz of a package at a version: mostly the same files from version to version.
+ * `lines` sizes it: the live-progress test uses ~2 MB of source so that generation lasts long
+ * enough (zstd level 19 over megabytes) for a subscriber to see it RUNNING on any machine.
+ */
+function release(minor: number, lines = 4000): Buffer {
   return makeGzip(
     makeTar([
       { name: 'package/package.json', content: JSON.stringify({ name: 'demo', version: `1.${minor}.0` }) },
-      { name: 'package/lib/index.js', content: sourceText(1, 4000) + sourceText(100 + minor, 30) },
-      { name: 'package/lib/util.js', content: sourceText(2, 3000) },
+      { name: 'package/lib/index.js', content: sourceText(1, lines) + sourceText(100 + minor, 30) },
+      { name: 'package/lib/util.js', content: sourceText(2, lines) },
     ]),
     { level: 9, mtime: 1_700_000_000 + minor },
   );
@@ -57,13 +61,13 @@ async function fullPackage(extensionId: string, version: string, bytes: Buffer) 
 }
 
 /** An owner with versions and full packages of `versions` (release(i) for the i-th). */
-async function ownerWithReleases(...versions: string[]) {
+async function ownerWithReleases(versions: string[], lines?: number) {
   const extensionId = uniqueId('delta');
   await createVersions(admin, extensionId, '0.0.1', ...versions);
   const bytes: Record<string, Buffer> = {};
   const packages: Record<string, Awaited<ReturnType<typeof fullPackage>>> = {};
   for (const [index, version] of versions.entries()) {
-    bytes[version] = release(index);
+    bytes[version] = release(index, lines);
     packages[version] = await fullPackage(extensionId, version, bytes[version]!);
   }
   return { extensionId, bytes, packages };
@@ -83,7 +87,7 @@ const generationCount = async () => (await server.app.runtime.db.select({ n: cou
 
 describe('generateDeltaPackage', () => {
   it('builds a verified delta in the background; the base is offered it; apply-delta rebuilds the full package', async () => {
-    const { extensionId, bytes, packages } = await ownerWithReleases('1.0.0', '1.1.0');
+    const { extensionId, bytes, packages } = await ownerWithReleases(['1.0.0', '1.1.0'], 20_000);
     const { generateDeltaPackage: started } = await admin.data(GenerateDeltaPackageDocument, { input: { extensionId, fromVersion: '1.0.0', toVersion: '1.1.0' } });
     expect(started).toMatchObject({ status: 'PENDING', progress: 0, error: null, package: null, fromVersion: '1.0.0', toVersion: '1.1.0', extensionId });
 
@@ -130,10 +134,10 @@ describe('generateDeltaPackage', () => {
     const rebuilt = await fs.readFile(path.join(tmp, 'new.tgz'));
     expect(sha256(rebuilt)).toBe(packages['1.1.0']!.checksum);
     expect(rebuilt.equals(bytes['1.1.0']!)).toBe(true);
-  });
+  }, 120_000);
 
   it('answers concurrent requests for one pair with one generation (one job, one package)', async () => {
-    const { extensionId } = await ownerWithReleases('2.0.0', '2.1.0');
+    const { extensionId } = await ownerWithReleases(['2.0.0', '2.1.0']);
     const input = { extensionId, fromVersion: '2.0.0', toVersion: '2.1.0' };
     const answers = await Promise.all(Array.from({ length: 4 }, () => admin.data(GenerateDeltaPackageDocument, { input })));
     expect(new Set(answers.map((answer) => answer.generateDeltaPackage.id)).size).toBe(1);
@@ -148,7 +152,7 @@ describe('generateDeltaPackage', () => {
   });
 
   it('ends FAILED with an error naming what failed when a full package cannot be read', async () => {
-    const { extensionId, packages } = await ownerWithReleases('3.0.0', '3.1.0');
+    const { extensionId, packages } = await ownerWithReleases(['3.0.0', '3.1.0']);
     const [file] = await server.app.runtime.db.select().from(cdnFiles).where(eq(cdnFiles.id, packages['3.0.0']!.cdnFileId!));
     const stored = await storedObjectPath(server, file!.storageKey);
     const original = await fs.readFile(stored);
@@ -167,7 +171,7 @@ describe('generateDeltaPackage', () => {
   });
 
   it('refuses bad requests with the right code and records nothing', async () => {
-    const { extensionId } = await ownerWithReleases('4.0.0', '4.1.0');
+    const { extensionId } = await ownerWithReleases(['4.0.0', '4.1.0']);
     await createVersions(admin, extensionId, '4.2.0');
     const before = await generationCount();
     const cases: [Record<string, unknown>, string, RegExp][] = [

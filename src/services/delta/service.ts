@@ -35,6 +35,11 @@ export interface DeltaServiceOptions {
 
 /** Progress is written (and pushed to subscribers) in steps of at least this many points. */
 const PROGRESS_STEP = 5;
+/**
+ * Largest full package a delta is generated for: generation holds both packages, their
+ * uncompressed contents and zstd's tables in memory (several times the package size).
+ */
+export const MAX_DELTA_PACKAGE_BYTES = 512 * 1024 * 1024;
 
 /**
  * Delta packages built by the server: `requestGeneration` validates and records a PENDING
@@ -167,6 +172,9 @@ export class DeltaService extends Service {
     try {
       const owner: Owner = { extensionId: claimed.extensionId, productId: claimed.productId };
       const [basePackage, targetPackage] = await this.fullPackages(runtime, claimed);
+      for (const pkg of [basePackage, targetPackage]) {
+        if (pkg.packageSize > MAX_DELTA_PACKAGE_BYTES) throw new Error(`the full package of ${pkg.toVersion} has ${pkg.packageSize} bytes, above the ${MAX_DELTA_PACKAGE_BYTES}-byte limit for delta generation`);
+      }
       const base = await this.read(runtime, basePackage, claimed.fromVersion);
       await tracker.report(5);
       const target = await this.read(runtime, targetPackage, claimed.toVersion);
