@@ -484,7 +484,8 @@ export const auditOutcome = pgEnum('audit_outcome', ['SUCCEEDED', 'FAILED']);
 
 /**
  * The audit trail: one row per admin mutation (services/audit/trail.ts). Append-only — no code
- * updates or deletes rows; retention is an operator's decision (docs/audit.md). A SUCCEEDED row
+ * updates or deletes rows, and a trigger (migration 0008, hand-written SQL) refuses every UPDATE;
+ * retention (DELETE of old rows) is an operator's decision (docs/audit.md). A SUCCEEDED row
  * is written in the same transaction as the change it records, so it exists iff the change
  * committed; a FAILED row is written after the rollback, in a transaction of its own.
  */

@@ -162,4 +162,20 @@ describe('audited', () => {
     const entries = await entriesOf('pauseDistribution', target);
     expect(entries.map((e) => [e.outcome, e.actorId, e.details.attempt])).toEqual([['SUCCEEDED', 'system:health-gate', 'committed']]);
   });
+
+  it('the database refuses to change an entry once written; deleting old entries (retention) stays possible', async () => {
+    const target = crypto.randomUUID();
+    await audited(runtime, { operation: 'resumeDistribution', actor, targetId: target }, (audit) => handle.db.transaction((tx) => audit.record(tx)));
+    const refused: unknown = await handle.db
+      .update(auditEntries)
+      .set({ outcome: 'FAILED', errorCode: 'CONFLICT' })
+      .where(eq(auditEntries.targetId, target))
+      .then(() => null, (error: unknown) => error);
+    // Drizzle wraps the database's error; the trigger's message is in its cause.
+    const messages = [refused, (refused as { cause?: unknown })?.cause].map((e) => (e instanceof Error ? e.message : ''));
+    expect(messages.join(' ')).toContain('audit entries are append-only');
+    expect((await entriesOf('resumeDistribution', target)).map((e) => e.outcome)).toEqual(['SUCCEEDED']);
+    await handle.db.delete(auditEntries).where(eq(auditEntries.targetId, target));
+    expect(await entriesOf('resumeDistribution', target)).toEqual([]);
+  });
 });
