@@ -69,6 +69,15 @@ export interface Config {
     /** How often expired files are swept (CDN_SWEEP_INTERVAL, default 60 s). */
     sweepIntervalMs: number;
   };
+  /** Delta packages (docs/deltas.md). */
+  delta: {
+    /**
+     * When a full package is created, deltas are generated to it from this many earlier versions
+     * of the owner — the most installed by client reports, only versions with a full package and
+     * at least one install (DELTA_AUTO_BASES, default 3; 0 turns it off).
+     */
+    autoBases: number;
+  };
   /** Background job engine (pg-boss; see docs/jobs.md). */
   jobs: {
     /** How often expired leases are retried and finished jobs cleaned up (JOBS_SUPERVISE_INTERVAL, default 60 s, whole seconds). */
@@ -296,6 +305,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     testQueues: testQueuesText === '1',
     testEveryMs: text('JOBS_TEST_EVERY_INTERVAL') === undefined ? undefined : duration('JOBS_TEST_EVERY_INTERVAL', 1_000, 10),
   };
+  let autoBases = 3;
+  const autoBasesText = text('DELTA_AUTO_BASES');
+  if (autoBasesText !== undefined) {
+    autoBases = Number(autoBasesText);
+    if (!/^\d+$/.test(autoBasesText) || autoBases > 20) bad('DELTA_AUTO_BASES', autoBasesText, 'expected a whole number from 0 to 20');
+  }
   const distribution = {
     reportFlushMs: duration('DISTRIBUTION_REPORT_FLUSH_INTERVAL', 5_000, 50),
     healthGateSweepMs: duration('HEALTH_GATE_SWEEP_INTERVAL', 60_000, 100),
@@ -342,6 +357,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cdnJobs,
     jobs,
     distribution,
+    delta: { autoBases },
     rollback,
     s3: {
       endpoint: s3Endpoint,

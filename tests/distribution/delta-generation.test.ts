@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { and, count, eq } from 'drizzle-orm';
+import { and, asc, count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cdnFiles, deltaGenerations, updatePackages } from '../../src/db/schema.js';
@@ -13,6 +13,7 @@ import {
   DeltaGenerationDocument,
   DeltaGenerationProgressDocument,
   GenerateDeltaPackageDocument,
+  ReportUpdateStatusDocument,
   type DeltaGenerationFieldsFragment,
 } from '../generated/graphql.js';
 import { makeGzip, makeTar, sourceText } from '../helpers/archives.js';
@@ -29,7 +30,8 @@ let user: HttpClient;
 let tmp: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Automatic mode from 2 bases (the default is 3): only the last describe reports installs.
+  server = await startTestServer({ DELTA_AUTO_BASES: '2' });
   admin = await server.client('admin');
   user = await server.client('user');
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'dfd-delta-e2e-'));
@@ -194,3 +196,41 @@ describe('generateDeltaPackage', () => {
     expect(await generationCount()).toBe(before);
   });
 });
+
+describe('automatic mode (DELTA_AUTO_BASES)', () => {
+  it('generates deltas to a new full package from the most-installed earlier versions only', async () => {
+    const { extensionId } = await ownerWithReleases(['1.0.0', '1.1.0', '1.2.0', '1.3.0']);
+    // Installs reported: 1.1.0 most, then 1.3.0, then 1.0.0; 1.2.0 none.
+    const installs: Record<string, number> = { '1.1.0': 5, '1.3.0': 3, '1.0.0': 1 };
+    for (const [version, times] of Object.entries(installs)) {
+      for (let i = 0; i < times; i++) {
+        await user.data(ReportUpdateStatusDocument, { clientId: `c-${version}-${i}`, extensionId, fromVersion: '0.0.1', toVersion: version, status: 'INSTALLED' });
+      }
+    }
+    await server.app.services.distribution.flushReports();
+    await createVersions(admin, extensionId, '2.0.0');
+    const target = await fullPackage(extensionId, '2.0.0', release(4));
+    // The hook runs after the mutation answered: wait for its generations to appear.
+    const deadline = Date.now() + 20_000;
+    while ((await generationsTo(extensionId, '2.0.0')).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const generations = await generationsTo(extensionId, '2.0.0');
+    expect(generations.map((generation) => generation.fromVersion).sort()).toEqual(['1.1.0', '1.3.0']);
+    for (const generation of generations) expect((await waitForGeneration(generation.id)).status).toBe('SUCCEEDED');
+    const deltas = await server.app.runtime.db
+      .select({ from: updatePackages.deltaFromVersion, targetChecksum: updatePackages.targetChecksum })
+      .from(updatePackages)
+      .where(and(eq(updatePackages.extensionId, extensionId), eq(updatePackages.isDelta, true), eq(updatePackages.toVersion, '2.0.0')))
+      .orderBy(asc(updatePackages.deltaFromVersion));
+    expect(deltas).toEqual([
+      { from: '1.1.0', targetChecksum: target.checksum },
+      { from: '1.3.0', targetChecksum: target.checksum },
+    ]);
+  }, 120_000);
+});
+
+async function generationsTo(extensionId: string, toVersion: string) {
+  return server.app.runtime.db
+    .select()
+    .from(deltaGenerations)
+    .where(and(eq(deltaGenerations.extensionId, extensionId), eq(deltaGenerations.toVersion, toVersion)));
+}

@@ -198,4 +198,11 @@ describe('health gate settings (issue 8.6)', () => {
     expect(load({ HEALTH_GATE_SWEEP_INTERVAL: '5m' }).distribution.healthGateSweepMs).toBe(300_000);
     expect(problemsOf({ HEALTH_GATE_SWEEP_INTERVAL: '10ms' })[0]).toMatch(/^HEALTH_GATE_SWEEP_INTERVAL="10ms" is invalid/);
   });
+
+  it('DELTA_AUTO_BASES: 3 by default, 0 turns automatic deltas off, at most 20', () => {
+    expect(load().delta.autoBases).toBe(3);
+    expect(load({ DELTA_AUTO_BASES: '0' }).delta.autoBases).toBe(0);
+    expect(load({ DELTA_AUTO_BASES: '20' }).delta.autoBases).toBe(20);
+    for (const bad of ['21', '-1', 'two', '1.5']) expect(problemsOf({ DELTA_AUTO_BASES: bad })[0]).toMatch(/^DELTA_AUTO_BASES=.* is invalid: expected a whole number from 0 to 20/);
+  });
 });

@@ -39,6 +39,8 @@ export const SYSTEM_ACTORS = {
   rollbackScheduler: systemActor('rollback-scheduler'),
   /** The distribution health gate (pauses a distribution and plans a rollback on a breach). */
   healthGate: systemActor('health-gate'),
+  /** Asks for deltas to a new full package from the most-installed earlier versions (`generateDeltaPackage`, DELTA_AUTO_BASES). */
+  deltaAuto: systemActor('delta-auto'),
 } as const satisfies Record<string, Actor>;
 
 const SYSTEM_ID = /^system:[a-z0-9]+(?:-[a-z0-9]+)*$/;

@@ -1,5 +1,5 @@
 import type { DbExecutor } from '../../db/client.js';
-import { scriptActor, type Actor } from '../audit/actor.js';
+import { scriptActor, SYSTEM_ACTORS, type Actor } from '../audit/actor.js';
 import { audited, type AuditRecorder } from '../audit/trail.js';
 import { generateDelta, type GeneratedDelta } from '../../delta/index.js';
 import type { EventStream } from '../../events/stream.js';
@@ -134,6 +134,31 @@ export class DeltaService extends Service {
       await audit.record(db, { targetId: active.id, details: { joined: true } });
       return active;
     }
+  }
+
+  /**
+   * Automatic mode: deltas to a new full package from the DELTA_AUTO_BASES most-installed earlier
+   * versions (client reports) that have a full package, asked for as the system actor
+   * `system:delta-auto`. A pair whose delta exists or is being generated is skipped. Resolves the
+   * generations started or joined; never throws (problems are logged).
+   */
+  async generateForNewPackage({ pkg }: { pkg: UpdatePackageRecord }): Promise<DeltaGenerationRecord[]> {
+    const runtime = await this.runtime();
+    const limit = runtime.config.delta.autoBases;
+    if (limit === 0 || pkg.isDelta || !pkg.toSortKey) return [];
+    const owner: Owner = { extensionId: pkg.extensionId, productId: pkg.productId };
+    const bases = await store.selectMostInstalledBases(runtime.db, { owner, belowSortKey: pkg.toSortKey, limit });
+    const started: DeltaGenerationRecord[] = [];
+    for (const base of bases) {
+      try {
+        started.push(await this.requestGeneration({ ...owner, fromVersion: base.version, toVersion: pkg.toVersion, createdBy: pkg.createdBy, actor: SYSTEM_ACTORS.deltaAuto }));
+      } catch (error) {
+        if (error instanceof DomainError && (error.code === ErrorCode.CONFLICT || error.code === ErrorCode.NOT_FOUND)) continue;
+        runtime.log.error({ err: error, packageId: pkg.id, fromVersion: base.version }, 'automatic delta generation could not be requested');
+      }
+    }
+    if (started.length) runtime.log.info({ packageId: pkg.id, toVersion: pkg.toVersion, bases }, 'automatic delta generations requested');
+    return started;
   }
 
   /** The generation, or null for an unknown id. */

@@ -1,7 +1,8 @@
-import { and, eq, inArray, max, not, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, lt, max, not, sql } from 'drizzle-orm';
 
 import type { DbExecutor } from '../../db/client.js';
-import { deltaGenerations, deltaGenerationStatus, updatePackages } from '../../db/schema.js';
+import { deltaGenerations, deltaGenerationStatus, updatePackages, versionAdoptionDaily, versions } from '../../db/schema.js';
+import { sameOwner, type Owner } from '../owner.js';
 
 /** SQL of delta generations; the rules live in service.ts. */
 
@@ -64,4 +65,23 @@ export async function selectDeltaPackage(db: DbExecutor, { fromVersionId, toVers
     .from(updatePackages)
     .where(and(eq(updatePackages.fromVersionId, fromVersionId), eq(updatePackages.toVersionId, toVersionId), eq(updatePackages.isDelta, true)));
   return row ?? null;
+}
+
+/**
+ * The owner's versions below `belowSortKey` that have a full package and at least one reported
+ * install, most installed first (ties: higher version first), at most `limit`.
+ */
+export async function selectMostInstalledBases(db: DbExecutor, { owner, belowSortKey, limit }: { owner: Owner; belowSortKey: string; limit: number }) {
+  const installed = sql<number>`sum(${versionAdoptionDaily.installed})::bigint`;
+  const rows = await db
+    .select({ version: versions.version, installed })
+    .from(versions)
+    .innerJoin(versionAdoptionDaily, eq(versionAdoptionDaily.versionId, versions.id))
+    .innerJoin(updatePackages, and(eq(updatePackages.toVersionId, versions.id), not(updatePackages.isDelta)))
+    .where(and(sameOwner(versions, owner), lt(versions.sortKey, belowSortKey)))
+    .groupBy(versions.id, versions.version, versions.sortKey)
+    .having(gt(installed, 0))
+    .orderBy(desc(installed), desc(versions.sortKey))
+    .limit(limit);
+  return rows.map((row) => ({ version: row.version, installed: Number(row.installed) }));
 }
