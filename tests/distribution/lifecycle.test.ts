@@ -52,7 +52,9 @@ async function start(database: TestDatabase, env: Record<string, string> = {}): 
   return { server, msToHealthy: performance.now() - began };
 }
 
-describe('start, SIGTERM, restart (embedded database)', () => {
+// Each of these spawns servers on fresh PGlite DATA_DIRs (migrations included): seconds alone,
+// tens of seconds on a loaded machine, so they get a ceiling above the suite's 30 s.
+describe('start, SIGTERM, restart (embedded database)', { timeout: 120_000 }, () => {
   it('closes live WebSockets with 1001, exits 0, and keeps the data for the next start', async () => {
     const database = embeddedDatabase();
     databases.push(database);
@@ -130,7 +132,7 @@ describe('bad configuration', () => {
   });
 });
 
-describe('development without JWT_SECRET', () => {
+describe('development without JWT_SECRET', { timeout: 120_000 }, () => {
   it('generates DATA_DIR/jwt-secret, and the token command mints an admin token the server accepts', async () => {
     const database = embeddedDatabase();
     databases.push(database);
