@@ -5,7 +5,7 @@
  */
 export { applyDelta, sha256Hex, type ApplyOptions } from './apply.js';
 export { generateDelta, type GenerateOptions, type GeneratedDelta, type CandidateOutcome } from './generate.js';
-export { generateDeltaOffThread } from './offThread.js';
+export { generateDeltaOffThread, workerScript } from './offThread.js';
 export { inspectDelta, formatName, CONTAINER_VERSION, type DeltaHeader, type DeltaFormat } from './container.js';
 export { DeltaError, type DeltaErrorCode } from './errors.js';
 export { DEFAULT_LIMITS, type ArchiveLimits } from './limits.js';

@@ -15,8 +15,8 @@ type WorkerMessage = { progress: number } | { result: GeneratedDelta } | { error
  * as the in-process test servers do) it runs generateDelta on this thread instead.
  */
 export function generateDeltaOffThread(base: Buffer, target: Buffer, options: GenerateOptions = {}): Promise<GeneratedDelta> {
-  const script = fileURLToPath(new URL('./generateWorker.js', import.meta.url));
-  if (!fs.existsSync(script)) return generateDelta(base, target, options);
+  const script = workerScript();
+  if (!script) return generateDelta(base, target, options);
   return new Promise((resolve, reject) => {
     const worker = new Worker(script, { workerData: { base, target, limits: options.limits, formats: options.formats } });
     let settled = false;
@@ -33,4 +33,10 @@ export function generateDeltaOffThread(base: Buffer, target: Buffer, options: Ge
     worker.on('error', (error) => settle(() => reject(error)));
     worker.on('exit', (code) => settle(() => reject(new Error(`the delta generation worker exited with code ${code} before answering`))));
   });
+}
+
+/** The compiled worker script beside this module, or null when running from TypeScript sources. */
+export function workerScript(): string | null {
+  const script = fileURLToPath(new URL('./generateWorker.js', import.meta.url));
+  return fs.existsSync(script) ? script : null;
 }

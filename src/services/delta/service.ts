@@ -1,7 +1,7 @@
 import type { DbExecutor } from '../../db/client.js';
 import { scriptActor, SYSTEM_ACTORS, type Actor } from '../audit/actor.js';
 import { audited, type AuditRecorder } from '../audit/trail.js';
-import { generateDeltaOffThread, type GeneratedDelta } from '../../delta/index.js';
+import { generateDeltaOffThread, workerScript, type GeneratedDelta } from '../../delta/index.js';
 import type { EventStream } from '../../events/stream.js';
 import type { CdnIntegrationService } from '../cdn/service.js';
 import type { DistributionService } from '../distribution/service.js';
@@ -206,7 +206,7 @@ export class DeltaService extends Service {
       await tracker.report(10);
       step = 'generating and verifying the delta';
       const generated: GeneratedDelta = await generateDeltaOffThread(base, target, { onProgress: (percent) => void tracker.report(10 + Math.round(percent * 0.75)) });
-      runtime.log.info({ generationId, format: generated.formatName, deltaBytes: generated.delta.length, targetBytes: generated.targetSize, candidates: generated.candidates }, 'delta generated');
+      runtime.log.info({ generationId, onWorkerThread: workerScript() !== null, format: generated.formatName, deltaBytes: generated.delta.length, targetBytes: generated.targetSize, candidates: generated.candidates }, 'delta generated');
       await tracker.report(85);
       step = 'storing the delta through the CDN service';
       const recorded = await this.store(runtime, claimed, owner, generated);
