@@ -23,9 +23,10 @@ let admin: HttpClient;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  server = await spawnServer({}, database, 60_000);
+  server = await spawnServer({}, database, 110_000);
   admin = new HttpClient(`${server.url}/graphql`, await mintToken({ secret: TEST_JWT_SECRET, role: 'admin', sub: ADMIN_ID }));
-});
+  // A fresh PGlite DATA_DIR (initdb + migrations) on a loaded machine can take over a minute.
+}, 120_000);
 afterAll(async () => {
   await server?.stop();
   await database?.drop();
