@@ -39,22 +39,29 @@ export class CachingTokenVerifier extends TokenVerifier {
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
   }
 
-  override async verify(token: string): Promise<Caller> {
-    const now = Date.now();
+  /** The cached caller while its entry is valid (synchronous: the update check's path). */
+  override verifiedCaller(token: string): Caller | undefined {
     const entry = this.cache.get(token);
-    if (entry) {
-      if (now < entry.validUntil) {
-        // Most recently used last — moved at most once a second: a client checking many times a
-        // second would otherwise pay a delete and an insert on every request.
-        if (now - entry.touchedAt >= 1000) {
-          entry.touchedAt = now;
-          this.cache.delete(token);
-          this.cache.set(token, entry);
-        }
-        return entry.caller;
-      }
+    if (!entry) return undefined;
+    const now = Date.now();
+    if (now >= entry.validUntil) {
       this.cache.delete(token);
+      return undefined;
     }
+    // Most recently used last — moved at most once a second: a client checking many times a
+    // second would otherwise pay a delete and an insert on every request.
+    if (now - entry.touchedAt >= 1000) {
+      entry.touchedAt = now;
+      this.cache.delete(token);
+      this.cache.set(token, entry);
+    }
+    return entry.caller;
+  }
+
+  override async verify(token: string): Promise<Caller> {
+    const cached = this.verifiedCaller(token);
+    if (cached) return cached;
+    const now = Date.now();
     const caller = await super.verify(token);
     const expiresAtMs = caller.expiresAt === undefined ? Infinity : caller.expiresAt * 1000;
     const validUntil = Math.min(expiresAtMs, now + this.maxAgeMs);

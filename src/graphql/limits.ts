@@ -131,6 +131,19 @@ function describePath(path: readonly (string | number)[]): string {
  * refused here, before anything recursive (coercion, JSON.stringify, the database driver) sees it.
  */
 export function checkVariables(variables: Record<string, unknown>): GraphQLError | null {
+  // The usual case, only scalars (an update check's versions and ids), without building the
+  // walk below; in the walk's order (last variable first), so the same problem is reported.
+  const names = Object.keys(variables);
+  let flat = true;
+  for (let index = names.length - 1; index >= 0 && flat; index -= 1) {
+    const name = names[index]!;
+    const value = variables[name];
+    if (typeof value === 'string') {
+      const problem = storableTextProblem(value);
+      if (problem) return badInput(`${describePath([name])} ${problem}`, { variable: name });
+    } else if (value !== null && typeof value === 'object') flat = false;
+  }
+  if (flat) return null;
   const stack: { value: unknown; path: (string | number)[]; depth: number }[] = Object.entries(variables).map(([name, value]) => ({
     value,
     path: [name],

@@ -169,7 +169,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const url = req.url === GRAPHQL_PATH ? graphqlUrl : new URL(req.url ?? '/', 'http://localhost');
     const route = url === graphqlUrl ? graphqlRoute : routes.find((candidate) => candidate.match(url.pathname));
     const methods = route ? [route.method].flat() : [];
-    const finish = () => metrics.httpRequests.inc({ route: route?.name ?? 'none', status: String(res.statusCode) });
+    const finish = () => metrics.countHttpRequest(route?.name ?? 'none', res.statusCode);
     res.on('finish', finish);
     let timedOut = false;
     limitBodyIdleTime(req, res, config.bodyIdleTimeoutMs, () => {

@@ -200,7 +200,7 @@ export class GraphQLFastPath {
    * Answers the request when the document is known, compiled and allowed for this caller;
    * resolves false (nothing written) when Apollo must answer instead.
    */
-  async tryHandle(res: ServerResponse, body: GraphQLRequestBody, accept: string | undefined, caller: Caller, requestId: string): Promise<boolean> {
+  tryHandle(res: ServerResponse, body: GraphQLRequestBody, accept: string | undefined, caller: Caller, requestId: string): boolean | Promise<boolean> {
     const started = performance.now();
     const { query } = body;
     if (typeof query !== 'string' || body.extensions !== undefined || !acceptsJson(accept)) return false;
@@ -236,20 +236,41 @@ export class GraphQLFastPath {
       }
     }
 
+    // Synchronous while nothing waits (the update check at steady state): no promise per request.
     if (prepared.direct) {
-      let answer = this.answerDirectly(prepared.direct, variables as Record<string, unknown> | undefined);
-      if (answer instanceof Promise) answer = await answer;
-      if (answer !== NOT_DIRECT) {
-        this.answeredDirectly++;
-        this.send(res, prepared, answer.text, answer.bytes, started);
-        return true;
-      }
+      const answer = this.answerDirectly(prepared.direct, variables as Record<string, unknown> | undefined);
+      if (answer instanceof Promise) return answer.then((settled) => this.answered(res, prepared, settled, variables, caller, requestId, started));
+      return this.answered(res, prepared, answer, variables, caller, requestId, started);
     }
+    return this.execute(res, prepared, variables, caller, requestId, started);
+  }
 
+  /** Sends a direct answer, or runs the compiled function when there is none. */
+  private answered(
+    res: ServerResponse,
+    prepared: Prepared,
+    answer: Answer | typeof NOT_DIRECT,
+    variables: unknown,
+    caller: Caller,
+    requestId: string,
+    started: number,
+  ): boolean | Promise<boolean> {
+    if (answer === NOT_DIRECT) return this.execute(res, prepared, variables, caller, requestId, started);
+    this.answeredDirectly++;
+    this.send(res, prepared, answer.text, answer.bytes, started);
+    return true;
+  }
+
+  private execute(res: ServerResponse, prepared: Prepared, variables: unknown, caller: Caller, requestId: string, started: number): boolean | Promise<boolean> {
     const context = this.options.createContext(caller, requestId);
     const compiled = prepared.compiled!;
-    let result = compiled.query(undefined, context, variables as Record<string, unknown> | undefined);
-    if (isPromise(result)) result = await result;
+    const result = compiled.query(undefined, context, variables as Record<string, unknown> | undefined);
+    if (isPromise(result)) return result.then((settled) => this.finish(res, prepared, settled, context, started));
+    return this.finish(res, prepared, result, context, started);
+  }
+
+  private finish(res: ServerResponse, prepared: Prepared, result: ExecutionResult, context: GraphQLContext, started: number): boolean {
+    const compiled = prepared.compiled!;
     // No data at all: the variables did not coerce. Apollo answers that (status 400, its message).
     if (result.data === undefined) return false;
 
@@ -438,7 +459,7 @@ export class GraphQLFastPath {
     prepared.rootFields = names
       .filter((name) => name !== '__typename')
       .map((name) => ({ name, access: PERMISSIONS.Query[name] }));
-    prepared.countOperation = metrics.operations.labels(label, 'query', 'http');
+    prepared.countOperation = metrics.operationCounter(label, 'query', 'http');
     prepared.observeLatency = metrics.latency.labels(label, 'query');
     prepared.direct = this.directPlan(document, operation);
     prepared.compiled = compiled;

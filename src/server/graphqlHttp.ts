@@ -131,7 +131,7 @@ export class GraphQLHttpHandler {
       if (!token) {
         return sendGraphQLError(res, ErrorCode.UNAUTHENTICATED, 'Authentication required: send "Authorization: Bearer <JWT>"');
       }
-      caller = await verifier.verify(token);
+      caller = verifier.verifiedCaller(token) ?? (await verifier.verify(token));
     } catch (error) {
       if (error instanceof DomainError) return sendGraphQLError(res, error.code, error.message);
       throw error;
@@ -162,7 +162,8 @@ export class GraphQLHttpHandler {
         return sendGraphQLError(res, ErrorCode.BAD_USER_INPUT, 'Batched requests are not accepted: send one operation per request');
       }
       if (this.options.fastPath && body && typeof body === 'object') {
-        if (await this.options.fastPath.tryHandle(res, body as GraphQLRequestBody, req.headers.accept, caller, requestId)) return;
+        const handled = this.options.fastPath.tryHandle(res, body as GraphQLRequestBody, req.headers.accept, caller, requestId);
+        if (handled === true || (handled !== false && (await handled))) return;
       }
     }
 

@@ -123,6 +123,8 @@ async function seed(url: string, adminToken: string, uploadDir: string): Promise
 
 interface Measured {
   rps: number;
+  /** CPU time (user + system) the server process spent per answered request, in µs. */
+  cpuUsPerRequest?: number;
   p50: number;
   p99: number;
   errors: number;
@@ -139,6 +141,16 @@ async function load(url: string, headers: Record<string, string>, bodies: string
     requests: [{ method: 'POST', setupRequest: (request) => ({ ...request, body: bodies[index++ % bodies.length] }) }],
   });
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+}
+
+/** CPU time (user + system) a process has used, in seconds, from /proc/<pid>/stat (Linux). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
 }
 
 interface ProfileNode {
@@ -225,7 +237,9 @@ async function main(): Promise<void> {
 
     await load(url, headers, bodies, WARMUP_SECONDS); // compile, load every owner, warm the JIT
     const measuredFrom = Number(process.hrtime.bigint() / 1000n);
+    const realCpuFrom = cpuSeconds(server.pid!);
     const real = await load(url, headers, bodies, SECONDS);
+    real.cpuUsPerRequest = ((cpuSeconds(server.pid!) - realCpuFrom) * 1e6) / (real.rps * SECONDS);
     const measuredTo = Number(process.hrtime.bigint() / 1000n);
 
     const bodyFile = path.join(dataDir, 'raw-body.json');
@@ -237,18 +251,21 @@ async function main(): Promise<void> {
     const [, rawPort] = await waitForLine(raw, /raw listening on (\d+)/, () => rawOutput);
     const rawUrl = `http://127.0.0.1:${rawPort}`;
     await load(rawUrl, headers, bodies, Math.min(WARMUP_SECONDS, 2));
+    const rawCpuFrom = cpuSeconds(raw.pid!);
     const plain = await load(rawUrl, headers, bodies, SECONDS);
+    plain.cpuUsPerRequest = ((cpuSeconds(raw.pid!) - rawCpuFrom) * 1e6) / (plain.rps * SECONDS);
 
     const row = (name: string, m: Measured) =>
-      `  ${name.padEnd(34)} ${m.rps.toFixed(0).padStart(8)}  ${String(m.p50).padStart(6)} ms  ${String(m.p99).padStart(6)} ms  ${m.errors + m.non2xx} errors/non-2xx`;
+      `  ${name.padEnd(34)} ${m.rps.toFixed(0).padStart(8)}  ${String(m.p50).padStart(6)} ms  ${String(m.p99).padStart(6)} ms  ${(m.cpuUsPerRequest ?? 0).toFixed(0).padStart(15)} µs  ${m.errors + m.non2xx} errors/non-2xx`;
     const lines = [
       '',
       `update-check benchmark: ${OWNERS} extensions, ${OWNERS * 3} live distributions (seeded in ${seedSeconds.toFixed(1)} s), ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, NODE_ENV=production`,
       `  ${CONNECTIONS} connections, ${SECONDS} s each after a ${WARMUP_SECONDS} s warm-up, ${bodies.length} distinct bodies; ${os.cpus().length} cores shared with the load generator, Node ${process.version}`,
-      `  ${''.padEnd(34)} ${'req/s'.padStart(8)}  ${'p50'.padStart(9)}  ${'p99'.padStart(9)}`,
+      `  ${''.padEnd(34)} ${'req/s'.padStart(8)}  ${'p50'.padStart(9)}  ${'p99'.padStart(9)}  ${'server CPU/request'.padStart(18)}`,
       row('checkForUpdates (real server)', real),
       row(`raw node:http, same ${sampleBytes.length} bytes`, plain),
       `  ratio: ${(real.rps / plain.rps).toFixed(2)}× raw requests/s (target ≥ 0.5×), p99 ${real.p99} ms (target ≤ 10 ms)`,
+      `  server CPU per request (user + system, from /proc): ${(real.cpuUsPerRequest! / plain.cpuUsPerRequest!).toFixed(1)}× raw's — the machine-independent part of the ratio`,
       '',
     ];
     process.stdout.write(lines.join('\n'));
