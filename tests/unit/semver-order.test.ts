@@ -114,6 +114,15 @@ describe('precedenceKey byte order', () => {
     expect(isSortKey(parseVersion('1000000000000000.1.1').sortKey)).toBe(true);
   });
 
+  it('recognises exactly the keys precedenceKey produces (cursors carry one; a forged one must not reach SQL)', () => {
+    for (const version of ['1.2.3', '1.0.0-rc.1', '1.0.0-alpha-beta.10.x', `1.0.0-${'a'.repeat(200)}`]) expect(isSortKey(parseVersion(version).sortKey), version).toBe(true);
+    const key = parseVersion('1.2.3').sortKey;
+    for (const forged of [`x${key}`, `${key}x`, `${key}\n`, `${key.slice(0, -1)}-a'; drop table versions; --`, `${key.slice(0, -1)}-`, key.slice(1), `${key.slice(0, -1)}-${'a'.repeat(601)}`, '']) {
+      expect(isSortKey(forged), forged).toBe(false);
+    }
+    for (const notText of [42, null, undefined, { toString: () => key }]) expect(isSortKey(notText)).toBe(false);
+  });
+
   it('ignores build metadata: 1.0.0+a and 1.0.0+b have one key', () => {
     expect(parseVersion('1.0.0+a').sortKey).toBe(parseVersion('1.0.0+b').sortKey);
     expect(parseVersion('1.0.0-rc.1+x').sortKey).toBe(precedenceKey({ major: 1, minor: 0, patch: 0, prerelease: 'rc.1' }));
@@ -175,6 +184,23 @@ describe('parseVersion strictness', () => {
     ['1.0.0-9007199254740991', 1, 0, 0, '9007199254740991', null],
   ])('accepts %s', (input, major, minor, patch, prerelease, build) => {
     expect(parseVersion(input)).toMatchObject({ version: input, major, minor, patch, prerelease, build });
+  });
+
+  it('accepts versions up to 256 characters and refuses longer ones', () => {
+    const longest = `1.0.0-${'a'.repeat(250)}`;
+    expect(longest).toHaveLength(256);
+    expect(parseVersion(longest).prerelease).toHaveLength(250);
+    expect(() => parseVersion(`${longest}b`)).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
+  });
+
+  it('says what is wrong and how to fix it, naming the field (version by default) and quoting at most 80 characters', () => {
+    expect(() => parseVersion('1.2')).toThrow(
+      expect.objectContaining({
+        message: 'version "1.2" is not a valid SemVer 2.0.0 version: use MAJOR.MINOR.PATCH with optional -prerelease and +build, e.g. 1.4.0 or 2.0.0-rc.1 (no "v" prefix, no leading zeros)',
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'version' }),
+      }),
+    );
+    expect(() => parseVersion('x'.repeat(300), 'toVersion')).toThrow(`toVersion "${'x'.repeat(80)}" is not a valid SemVer 2.0.0 version`);
   });
 
   it('refuses numeric prerelease identifiers above 2^53 - 1, which semver.compare would round to equal', () => {

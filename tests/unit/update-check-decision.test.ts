@@ -78,7 +78,7 @@ describe('parseUpdateCheck', () => {
     expect(() => parseUpdateCheck({ currentVersion: '1.0.0' })).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
     expect(parseUpdateCheck({ currentVersion: '1.0.0', extensionId: 'e', clientId: 'x'.repeat(CLIENT_ID_MAX_LENGTH) }).clientId).toHaveLength(CLIENT_ID_MAX_LENGTH);
     expect(() => parseUpdateCheck({ currentVersion: '1.0.0', extensionId: 'e', clientId: 'x'.repeat(CLIENT_ID_MAX_LENGTH + 1) })).toThrow(
-      expect.objectContaining({ code: 'BAD_USER_INPUT', extensions: expect.objectContaining({ field: 'clientId' }) }),
+      expect.objectContaining({ code: 'BAD_USER_INPUT', message: 'clientId must be text of at most 200 characters (a stable id of the installation)', extensions: expect.objectContaining({ field: 'clientId' }) }),
     );
     expect(() => parseUpdateCheck({ currentVersion: '1.0.0', extensionId: 'e', clientId: 42 as never })).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
   });
@@ -144,6 +144,12 @@ describe('gradual eligibility', () => {
     expect(check(s, '1.0.0', { clientId: inside })?.toVersion).toBe('2.0.0');
     expect(check(s, '1.0.0', { clientId: outside })?.toVersion).toBe('1.5.0');
     expect(check(s, '1.0.0')?.toVersion).toBe('1.5.0');
+  });
+
+  it('offers even a 99.99 % rollout only to checks that send a clientId', () => {
+    const almostAll = release('2.0.0', { percentage: 99.99 });
+    expect(check(state([almostAll]), '1.0.0')).toBeNull();
+    expect(check(state([almostAll]), '1.0.0', { clientId: clientFor(almostAll.salt, 99.99, true) })?.toVersion).toBe('2.0.0');
   });
 
   it('offers a 100 % release to a check without a clientId, and a 0 % one to no one', () => {
@@ -221,6 +227,27 @@ describe('rollback offers', () => {
 });
 
 describe('memoised answers', () => {
+  it('keeps every answer of a state, not only the last one', () => {
+    const s = state([release('2.0.0'), release('3.0.0-rc.1')]);
+    const stable = check(s, '1.0.0');
+    const prerelease = check(s, '1.0.0', { includePrerelease: true });
+    expect(prerelease?.toVersion).toBe('3.0.0-rc.1');
+    expect(check(s, '1.0.0')).toBe(stable);
+    expect(check(s, '1.0.0', { includePrerelease: true })).toBe(prerelease);
+  });
+
+  it('bounds the memo of a state at 20,000 answers', () => {
+    const s = state([release('2.0.0')]);
+    for (let n = 0; n <= 20_000; n++) check(s, `1.0.${n}`);
+    expect(s.memo.size).toBeGreaterThan(0);
+    expect(s.memo.size).toBeLessThanOrEqual(20_000);
+  });
+
+  it('parses a version text once: repeated checks share the parsed version', () => {
+    const first = parseUpdateCheck({ currentVersion: '4.5.6-memo.1', extensionId: 'e' }).current;
+    expect(parseUpdateCheck({ currentVersion: '4.5.6-memo.1', productId: 'p' }).current).toBe(first);
+  });
+
   it('gives clients with the same answer the same object, and different ones for a different fromVersion', () => {
     const s = state([release('2.0.0')]);
     const first = check(s, '1.0.0', { clientId: 'a' });

@@ -39,7 +39,8 @@ async function refusal(input: unknown, maxFileSize = 1000, dir = uploadDir): Pro
     await opened.handle.close();
   } catch (error) {
     const { code, message, extensions } = error as { code: string; message: string; extensions: Record<string, unknown> };
-    expect(message).not.toContain(base); // never where UPLOAD_DIR is
+    // Never where UPLOAD_DIR is, beyond the caller's own text quoted back.
+    expect(typeof input === 'string' ? message.replace(JSON.stringify(input), '') : message).not.toContain(base);
     return { code, message, extensions };
   }
   throw new Error(`${JSON.stringify(input)} was accepted`);
@@ -80,6 +81,10 @@ describe('openUpload accepts files inside UPLOAD_DIR', () => {
     fs.symlinkSync(uploadDir, linked);
     expect(await opened('releases/app-1.0.0.zip', 1000, linked)).toMatchObject({ relativePath: 'releases/app-1.0.0.zip' });
     expect(await opened(path.join(linked, 'releases/app-1.0.0.zip'), 1000, linked)).toMatchObject({ relativePath: 'releases/app-1.0.0.zip' });
+    // UPLOAD_DIR itself, named through the link or by its real path, is not a file in it.
+    for (const input of ['.', linked, fs.realpathSync(uploadDir)]) {
+      expect((await refusal(input, 1000, linked)).message, input).toBe(`filePath ${JSON.stringify(input)} is UPLOAD_DIR itself, not a file in it`);
+    }
     const fresh = path.join(base, 'fresh');
     expect((await refusal('x', 1000, fresh)).message).toMatch(/there is no such file in UPLOAD_DIR/);
     expect(fs.statSync(fresh).isDirectory()).toBe(true);
@@ -120,7 +125,9 @@ describe('openUpload refuses', () => {
   });
 
   it(`a path over ${MAX_PATH_BYTES} bytes, counting bytes not characters`, async () => {
-    expect((await refusal('a'.repeat(MAX_PATH_BYTES + 1))).message).toBe(`filePath is ${MAX_PATH_BYTES + 1} bytes long; at most ${MAX_PATH_BYTES} are accepted`);
+    const tooLong = await refusal('a'.repeat(MAX_PATH_BYTES + 1));
+    expect(tooLong.message).toBe(`filePath is ${MAX_PATH_BYTES + 1} bytes long; at most ${MAX_PATH_BYTES} are accepted`);
+    expect(tooLong.extensions).toMatchObject({ field: 'filePath' });
     expect((await refusal('é'.repeat(MAX_PATH_BYTES / 2 + 1))).message).toMatch(/bytes long/);
     // Exactly at the limit passes the length check (and then is simply not there).
     expect((await refusal('a'.repeat(MAX_PATH_BYTES))).message).not.toMatch(/bytes long/);

@@ -1,0 +1,23 @@
+import { createRequire } from 'node:module';
+import { defineConfig } from 'vitest/config';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The tests StrykerJS runs against each mutant (stryker.config.mjs sets MUTATION_TESTS to the
+ * test files of the module group being mutated). Unit tests and the few database tests that call
+ * one rule module directly; no global setup (nothing here spawns a built server).
+ */
+const tests = process.env.MUTATION_TESTS?.split(',').filter(Boolean);
+
+export default defineConfig({
+  resolve: {
+    alias: { graphql: require.resolve('graphql') },
+  },
+  test: {
+    include: tests?.length ? tests : ['tests/unit/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    fileParallelism: false,
+  },
+});
