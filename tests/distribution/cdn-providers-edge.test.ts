@@ -5,6 +5,7 @@ import { CloudFrontProvider } from '../../src/cdn/cloudfront.js';
 import { createCdnProvider } from '../../src/cdn/index.js';
 import { ProviderError } from '../../src/cdn/provider.js';
 import { loadConfig } from '../../src/config.js';
+import { closedPortUrl } from '../helpers/closedPort.js';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
 
 /**
@@ -181,7 +182,7 @@ describe('CloudFront invalidations (CreateInvalidation at the HTTP boundary)', (
   });
 
   it('an unreachable API is a retryable failure', async () => {
-    const provider = new CloudFrontProvider({ storage: unusedStorage, distributionId: DISTRIBUTION, endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+    const provider = new CloudFrontProvider({ storage: unusedStorage, distributionId: DISTRIBUTION, endpoint: await closedPortUrl(), credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
     await expect(provider.invalidate(['/a.zip'])).rejects.toMatchObject({ retryable: true, message: expect.stringContaining('ECONNREFUSED') });
     await provider.close();
   });

@@ -13,6 +13,7 @@ import { createCdnProvider } from '../../src/cdn/index.js';
 import { ProviderError, type PutInfo } from '../../src/cdn/provider.js';
 import { S3Provider, type S3ProviderOptions } from '../../src/cdn/s3.js';
 import { loadConfig } from '../../src/config.js';
+import { closedPortUrl } from '../helpers/closedPort.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from '../helpers/s3rver.js';
 import { startStallingProxy } from '../helpers/stallingProxy.js';
 
@@ -354,7 +355,7 @@ describe('S3 provider against a real S3 server', () => {
   });
 
   it('reports an unreachable store as retryable rather than as a missing object', async () => {
-    const store = provider({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1 });
+    const store = provider({ endpoint: await closedPortUrl(), maxAttempts: 1 });
     const error = await store.exists('default', 'a/b/c.zip').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ProviderError);
     expect(error).toMatchObject({ retryable: true, message: expect.stringContaining('ECONNREFUSED') });

@@ -27,6 +27,29 @@ afterAll(() => server?.close());
 /** Everything in UPLOAD_DIR, hidden temp files included. */
 const uploadDirEntries = () => (fs.existsSync(uploadDirOf(server)) ? fs.readdirSync(uploadDirOf(server)).sort() : []);
 
+/**
+ * Every file and directory under the server's DATA_DIR (which holds UPLOAD_DIR), with sizes,
+ * except the embedded database's own files (they change on their own): where a traversal out of
+ * UPLOAD_DIR would land. Hidden and nested entries included.
+ */
+function dataDirTree(): string[] {
+  const root = server.database.dataDir;
+  const entries: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      const relative = path.relative(root, full);
+      if (relative === 'pglite' || relative.startsWith(`pglite${path.sep}`)) continue;
+      if (entry.isDirectory()) {
+        entries.push(`${relative}/`);
+        walk(full);
+      } else entries.push(`${relative} ${fs.lstatSync(full).size}`);
+    }
+  };
+  walk(root);
+  return entries.sort();
+}
+
 function put(name: string, body: Buffer | string, headers: Record<string, string | number> = {}) {
   return rawRequest(server.url, {
     method: 'PUT',
@@ -108,12 +131,15 @@ describe('PUT /uploads/<name>', () => {
     ['a 256-byte name', 'n'.repeat(256)],
     ['an empty name', ''],
   ])('answers 400 BAD_USER_INPUT for %s, keeping nothing', async (_label, name) => {
-    const before = uploadDirEntries();
+    const before = dataDirTree();
+    // Where `../../etc/passwd` from UPLOAD_DIR would land: beside DATA_DIR, outside the tree above.
+    const escaped = path.resolve(uploadDirOf(server), '..', '..', 'etc');
+    expect(fs.existsSync(escaped)).toBe(false);
     const response = await put(name, 'payload');
     expect(response.status).toBe(400);
     expect(JSON.parse(response.body.toString()).errors[0].extensions.code).toBe('BAD_USER_INPUT');
-    expect(uploadDirEntries()).toEqual(before);
-    expect(fs.existsSync('/etc/passwd.bin')).toBe(false);
+    expect(dataDirTree()).toEqual(before);
+    expect(fs.existsSync(escaped)).toBe(false);
   });
 
   it('answers 401 without a token and 403 for a user token, keeping nothing', async () => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { CdnFileDocument, CdnFileStatsDocument, CdnInvalidationsDocument, DeleteCdnFileDocument, UploadCdnFileDocument } from '../generated/graphql.js';
 import { cdnStoreOf, download, eventually, putInUploads, randomBytes, rawRequest, sha256, storedFiles } from '../helpers/cdnFiles.js';
@@ -147,14 +147,17 @@ describe('deleted and expired files', () => {
 });
 
 describe('download statistics', () => {
+  // Each test has its own database and servers, so each also runs alone (`-t`) and a failure in
+  // one cannot leave a server holding the database the next one opens.
   let database: TestDatabase;
-  let counted: TestServer;
+  let counted: TestServer | undefined;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     database = await createTestDatabase();
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await counted?.close();
+    counted = undefined;
     await database.drop();
   });
 
@@ -174,7 +177,9 @@ describe('download statistics', () => {
     const before = await countedAdmin.data(CdnFileStatsDocument, { id: target.id });
     expect(before.cdnFile?.stats).toMatchObject({ downloads: 0, bytesServed: 0, lastDownloadAt: null });
 
-    await counted.close();
+    const first = counted;
+    counted = undefined;
+    await first.close();
     counted = await startTestServer({ CDN_STATS_FLUSH_INTERVAL: '1h' }, database);
     const after = await (await counted.client('user')).data(CdnFileStatsDocument, { id: target.id, days: 3 });
     const today = new Date().toISOString().slice(0, 10);
@@ -190,7 +195,6 @@ describe('download statistics', () => {
   });
 
   it('appear within the flush interval while the server runs', async () => {
-    await counted?.close();
     counted = await startTestServer({ CDN_STATS_FLUSH_INTERVAL: '300ms' }, database);
     const countedUser = await counted.client('user');
     const countedAdmin = await counted.client('admin');

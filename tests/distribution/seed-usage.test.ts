@@ -46,11 +46,16 @@ const changelog = [
   { type: 'fixed', description: 'Crash when the cache is empty', scope: 'sync' },
 ];
 
-describe('versionManagementService (the seed usage example)', () => {
-  let created: Awaited<ReturnType<typeof versionManagementService.createVersion>>;
+/**
+ * The version the seed example creates, made once by whichever test needs it first: each test
+ * of this file also runs alone (`-t`).
+ */
+let seeded: ReturnType<typeof versionManagementService.createVersion> | undefined;
+const seedVersion = () => (seeded ??= versionManagementService.createVersion('1.2.3', extensionId, undefined, changelog, 'notes'));
 
+describe('versionManagementService (the seed usage example)', () => {
   it("createVersion('1.2.3', extensionId, undefined, changelog, 'notes') stores the version", async () => {
-    created = await versionManagementService.createVersion('1.2.3', extensionId, undefined, changelog, 'notes');
+    const created = await seedVersion();
     expect(created).toMatchObject({
       version: '1.2.3',
       major: 1,
@@ -73,12 +78,14 @@ describe('versionManagementService (the seed usage example)', () => {
   });
 
   it('reads it back through the same instance', async () => {
+    const created = await seedVersion();
     expect((await versionManagementService.getVersion(created.id))?.version).toBe('1.2.3');
     expect((await versionManagementService.getLatestVersion(extensionId))?.id).toBe(created.id);
     expect((await versionManagementService.getVersions(extensionId)).map((v) => v.version)).toEqual(['1.2.3']);
   });
 
   it('throws the contract’s errors: CONFLICT for the same version again, BAD_USER_INPUT for a non-SemVer one', async () => {
+    await seedVersion();
     await expect(versionManagementService.createVersion('1.2.3', extensionId)).rejects.toMatchObject({ code: 'CONFLICT' });
     await expect(versionManagementService.createVersion('v1.2.4', extensionId)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
     await expect(versionManagementService.createVersion('1.2.4')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
@@ -113,6 +120,7 @@ describe('updateDistributionService.checkForUpdates (the seed usage example)', (
 
 describe('what the script stored, seen through GraphQL', () => {
   it('is served by a server on the same database (PostgreSQL: alongside the script, whose events its subscribers hear; PGlite: after the script closed it)', async () => {
+    await seedVersion();
     if (usingPostgres) await checkWithServerAlongside();
     else await checkWithServerAfterwards();
   });

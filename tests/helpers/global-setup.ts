@@ -14,9 +14,10 @@ export default async function setup(): Promise<void> {
   try {
     execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
   } catch (error) {
-    // tsc still emits on type errors; `npm test` type-checks before vitest runs, so here the
-    // output is what matters. Say so loudly rather than fail every test.
-    process.stderr.write(`warning: tsc reported errors while building dist/:\n${(error as { stdout?: Buffer }).stdout?.toString() ?? error}\n`);
+    // Tests that spawn server processes run dist/: a build that failed (type errors included,
+    // even though tsc still emits) would have them test stale or broken code. Stop the run.
+    const output = (error as { stdout?: Buffer }).stdout?.toString() || String(error);
+    throw new Error(`building dist/ failed (tsc -p tsconfig.build.json); fix it before running the tests:\n${output}`);
   }
   const url = process.env.DATABASE_URL;
   if (url) {
