@@ -131,7 +131,7 @@ describe('generateDeltaPackage', () => {
     expect(sha256(downloaded)).toBe(offer!.checksum);
     await fs.writeFile(path.join(tmp, 'old.tgz'), bytes['1.0.0']!);
     await fs.writeFile(path.join(tmp, 'update.delta'), downloaded);
-    const { stdout } = await promisify(execFile)(process.execPath, [path.join(repoRoot, 'bin/dev-forge-distribution.js'), 'apply-delta', '--base', 'old.tgz', '--delta', 'update.delta', '--out', 'new.tgz'], { cwd: tmp });
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(repoRoot, 'dist/src/bin/dev-forge-distribution.js'), 'apply-delta', '--base', 'old.tgz', '--delta', 'update.delta', '--out', 'new.tgz'], { cwd: tmp });
     expect(stdout).toContain(packages['1.1.0']!.checksum);
     const rebuilt = await fs.readFile(path.join(tmp, 'new.tgz'));
     expect(sha256(rebuilt)).toBe(packages['1.1.0']!.checksum);

@@ -11,7 +11,7 @@ import { generateDelta, sha256Hex } from '../../src/delta/index.js';
 import { makeZip, sourceText } from '../helpers/archives.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = path.join(root, 'bin/dev-forge-distribution.js');
+const bin = path.join(root, 'dist/src/bin/dev-forge-distribution.js');
 const run = promisify(execFile);
 
 /** The package's command as a client runs it: a real child process (dist/ is built by the test setup). */
