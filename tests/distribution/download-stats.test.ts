@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 
-import { eq, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { openDatabase, type DatabaseHandle } from '../../src/db/client.js';
@@ -136,21 +136,37 @@ describe('DownloadCounter', () => {
     expect(await totals(fileId)).toEqual({ downloads: 1, bytes: 10, lastAt: DAY1 });
   });
 
-  it('writes a batch of more than 500 rows (several statements) whole, in one transaction', async () => {
-    const [a, b] = [await newFile(), await newFile()];
-    const regions = Array.from({ length: 650 }, (_, index) => `region-${String(index).padStart(3, '0')}`);
-    for (const region of regions) {
-      counter.record(a, region, 3, true, DAY1);
-      counter.record(b, region, 2, false, DAY2);
-    }
-    expect(counter.pendingRows).toBe(1300);
-    expect(await counter.flush(handle.db)).toEqual({ rows: 1300, downloads: 650, bytes: 650 * 5 });
-    expect(await totals(a)).toEqual({ downloads: 650, bytes: 1950, lastAt: DAY1 });
-    expect(await totals(b)).toEqual({ downloads: 0, bytes: 1300, lastAt: DAY2 });
-    const rowsOfA = await daily(a);
-    expect(rowsOfA).toHaveLength(650);
-    expect(rowsOfA.every((row) => row.downloads === 1 && row.bytes === 3)).toBe(true);
-    expect((await daily(b)).length).toBe(650);
+  it('writes a batch of more than 500 rows and files (several statements each) whole, each file once', async () => {
+    // 1,000 files (twice the rows per statement): every statement full, none empty, none repeated.
+    const ids = Array.from({ length: 1000 }, () => crypto.randomUUID());
+    await handle.db.insert(cdnFiles).values(
+      ids.map((id) => ({ id, fileName: 'f.bin', filePath: 'f.bin', fileSize: 10, mimeType: 'application/octet-stream', cdnUrl: `http://cdn.test/${id}`, checksum: 'b'.repeat(64), storageKey: id, cacheControl: 'public' })),
+    );
+    ids.forEach((id, index) => counter.record(id, 'us-east', index + 1, true, DAY1));
+    expect(counter.pendingRows).toBe(1000);
+    expect(await counter.flush(handle.db)).toEqual({ rows: 1000, downloads: 1000, bytes: (1000 * 1001) / 2 });
+    const rows = await handle.db.select({ id: cdnFiles.id, downloads: cdnFiles.downloadCount, bytes: cdnFiles.bytesServed }).from(cdnFiles).where(inArray(cdnFiles.id, ids));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    expect(ids.every((id, index) => byId.get(id)?.downloads === 1 && byId.get(id)?.bytes === index + 1)).toBe(true);
+    const [daily] = await handle.db.select({ rows: sql<number>`count(*)::int`, bytes: sql<number>`sum(bytes_served)::int` }).from(cdnDownloadStats).where(inArray(cdnDownloadStats.fileId, ids));
+    expect(daily).toEqual({ rows: 1000, bytes: (1000 * 1001) / 2 });
+  });
+
+  it('counts a download of an empty file, but not a response that sent nothing and was no download', async () => {
+    const fileId = await newFile();
+    counter.record(fileId, 'ap-south', 0, false, DAY1); // e.g. a 304
+    expect(counter.pendingRows).toBe(0);
+    counter.record(fileId, 'ap-south', 0, true, DAY1); // an empty file, downloaded
+    expect(counter.pendingRows).toBe(1);
+    expect(await counter.flush(handle.db)).toEqual({ rows: 1, downloads: 1, bytes: 0 });
+  });
+
+  it('keeps the latest download time of a file whatever order its regions were counted in', async () => {
+    const fileId = await newFile();
+    counter.record(fileId, 'eu-west', 10, true, DAY2);
+    counter.record(fileId, 'us-east', 10, true, DAY1);
+    await counter.flush(handle.db);
+    expect(await totals(fileId)).toEqual({ downloads: 2, bytes: 20, lastAt: DAY2 });
   });
 
   it('drops the counts of a file whose row is gone instead of failing every later flush', async () => {
