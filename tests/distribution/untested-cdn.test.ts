@@ -1,19 +1,22 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cdnFiles } from '../../src/db/schema.js';
 import { CdnFileDocument, CdnFileStatsDocument, UploadCdnFileDocument } from '../generated/graphql.js';
-import { download, eventually, putInUploads, randomBytes } from '../helpers/cdnFiles.js';
+import { cdnFileRowCount, download, eventually, putInUploads, randomBytes, rawRequest, uploadDirOf } from '../helpers/cdnFiles.js';
 import type { HttpClient } from '../helpers/client.js';
 import { storedObjectPath } from '../helpers/rollback.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Issue 11.3: CDN behaviour users rely on that no other test touched — downloads cut off by the
- * client, uploads a crashed process left half done.
+ * client, uploads a crashed process left half done, a file no region can serve, a FIFO as
+ * filePath, PUT onto a name UPLOAD_DIR holds as a directory.
  */
 
 let server: TestServer;
@@ -21,7 +24,7 @@ let admin: HttpClient;
 let counter = 0;
 
 beforeAll(async () => {
-  server = await startTestServer({ CDN_STATS_FLUSH_INTERVAL: '200ms' });
+  server = await startTestServer({ CDN_STATS_FLUSH_INTERVAL: '200ms', CDN_RETRY_BASE_DELAY: '1h' });
   admin = await server.client('admin');
 });
 afterAll(() => server?.close());
@@ -98,5 +101,65 @@ describe('the stale-upload sweep', () => {
     expect(fs.existsSync(runningBytes)).toBe(true);
 
     expect((await server.app.services.cdn.sweepExpired()).staleUploads).toBe(0); // safe to run again
+  });
+});
+
+describe('a file no region can serve', () => {
+  it('answers 503 with Retry-After: first when the stored bytes are unreadable, then while no region holds it', async () => {
+    const file = await upload(4000);
+    const [row] = await server.app.runtime.db.select().from(cdnFiles).where(eq(cdnFiles.id, file.id));
+    fs.rmSync(await storedObjectPath(server, row!.storageKey));
+    fs.rmSync(path.join(uploadDirOf(server), file.filePath.split('/').pop()!), { force: true });
+
+    const unreadable = await download(file.cdnUrl);
+    expect(unreadable.status).toBe(503);
+    expect(unreadable.headers.get('retry-after')).toBe('30');
+    expect(JSON.parse(unreadable.body.toString())).toEqual({ error: 'The file cannot be read from any region right now; try again shortly' });
+
+    // The region that could not serve is marked FAILED, to be healed from a healthy region.
+    const { cdnFile } = await admin.data(CdnFileDocument, { id: file.id });
+    expect(cdnFile?.regions).toEqual([expect.objectContaining({ region: 'default', status: 'FAILED', lastError: expect.stringMatching(/^serving failed: /) })]);
+    expect(cdnFile?.status).toBe('ACTIVE');
+
+    for (const method of ['GET', 'HEAD']) {
+      const unavailable = await download(file.cdnUrl, {}, method);
+      expect(unavailable.status, method).toBe(503);
+      expect(unavailable.headers.get('retry-after'), method).toBe('30');
+      if (method === 'GET') expect(JSON.parse(unavailable.body.toString())).toEqual({ error: 'No region holds this file right now; it is being replicated again' });
+    }
+  });
+});
+
+describe('a FIFO as filePath', () => {
+  it('is refused at once as BAD_USER_INPUT (never opened, so nothing waits for a writer), storing nothing', async () => {
+    execFileSync('mkfifo', [path.join(uploadDirOf(server), 'untested-pipe')]);
+    const rowsBefore = await cdnFileRowCount(server);
+    const response = await admin.request(UploadCdnFileDocument, { input: { filePath: 'untested-pipe' } });
+    expect(response.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([['BAD_USER_INPUT', 'filePath "untested-pipe" is not a regular file']]);
+    expect(response.data ?? null).toBeNull();
+    expect(await cdnFileRowCount(server)).toBe(rowsBefore);
+  });
+});
+
+describe('PUT /uploads/<name> onto a directory', () => {
+  it('answers 409 CONFLICT naming it, leaves the directory as it was and no temp file behind', async () => {
+    const directory = path.join(uploadDirOf(server), 'untested-dir');
+    fs.mkdirSync(directory, { recursive: true });
+    fs.writeFileSync(path.join(directory, 'inside.txt'), 'kept');
+    const before = fs.readdirSync(uploadDirOf(server)).sort();
+
+    const response = await rawRequest(server.url, {
+      method: 'PUT',
+      path: '/uploads/untested-dir',
+      headers: { authorization: `Bearer ${await server.token('admin')}`, 'content-type': 'application/octet-stream' },
+      body: randomBytes(1000),
+    });
+    expect(response.status).toBe(409);
+    const [error] = JSON.parse(response.body.toString()).errors;
+    expect(error.extensions.code).toBe('CONFLICT');
+    expect(error.message).toBe('UPLOAD_DIR already has a directory named "untested-dir"');
+    expect(fs.readdirSync(uploadDirOf(server)).sort()).toEqual(before);
+    expect(fs.readdirSync(directory)).toEqual(['inside.txt']);
+    expect(fs.readFileSync(path.join(directory, 'inside.txt'), 'utf8')).toBe('kept');
   });
 });
