@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -7,11 +8,19 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cdnFiles } from '../../src/db/schema.js';
-import { CdnFileDocument, CdnFileStatsDocument, UploadCdnFileDocument } from '../generated/graphql.js';
+import {
+  CdnFileDocument,
+  CdnFilesDocument,
+  CdnFileStatsDocument,
+  CdnInvalidationsDocument,
+  DeleteCdnFileDocument,
+  InvalidateCdnCacheDocument,
+  UploadCdnFileDocument,
+} from '../generated/graphql.js';
 import { cdnFileRowCount, download, eventually, putInUploads, randomBytes, rawRequest, uploadDirOf } from '../helpers/cdnFiles.js';
-import type { HttpClient } from '../helpers/client.js';
+import { HttpClient } from '../helpers/client.js';
 import { storedObjectPath } from '../helpers/rollback.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_ID, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Issue 11.3: CDN behaviour users rely on that no other test touched — downloads cut off by the
@@ -21,11 +30,13 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 let admin: HttpClient;
+let user: HttpClient;
 let counter = 0;
 
 beforeAll(async () => {
   server = await startTestServer({ CDN_STATS_FLUSH_INTERVAL: '200ms', CDN_RETRY_BASE_DELAY: '1h' });
   admin = await server.client('admin');
+  user = await server.client('user');
 });
 afterAll(() => server?.close());
 
@@ -161,5 +172,71 @@ describe('PUT /uploads/<name> onto a directory', () => {
     expect(fs.readdirSync(uploadDirOf(server)).sort()).toEqual(before);
     expect(fs.readdirSync(directory)).toEqual(['inside.txt']);
     expect(fs.readFileSync(path.join(directory, 'inside.txt'), 'utf8')).toBe('kept');
+  });
+});
+
+describe('cdnFiles filters', () => {
+  it('status picks ACTIVE (default), EXPIRED (also ACTIVE rows past expiresAt) or DELETED; uploadedBy picks one uploader', async () => {
+    const uploader = crypto.randomUUID();
+    const own = new HttpClient(server.graphqlUrl, await server.token('admin', uploader));
+    const upload = async (name: string) => {
+      const filePath = putInUploads(server, `filters-${uploader}/${name}`, randomBytes(500));
+      return (await own.data(UploadCdnFileDocument, { input: { filePath } })).uploadCdnFile;
+    };
+    const active = await upload('active.bin');
+    const lapsed = await upload('lapsed.bin');
+    const deleted = await upload('deleted.bin');
+    await upload('by-someone-else.bin').then(async (file) => {
+      await server.app.runtime.db.update(cdnFiles).set({ uploadedBy: ADMIN_ID }).where(eq(cdnFiles.id, file.id));
+    });
+    // Time passing: the file's expiresAt is behind it, before any sweep has marked it EXPIRED.
+    await server.app.runtime.db.update(cdnFiles).set({ expiresAt: new Date(Date.now() - 60_000) }).where(eq(cdnFiles.id, lapsed.id));
+    await own.data(DeleteCdnFileDocument, { id: deleted.id });
+
+    const ids = async (status?: 'ACTIVE' | 'EXPIRED' | 'DELETED') => {
+      const { cdnFiles: page } = await user.data(CdnFilesDocument, { uploadedBy: uploader, ...(status ? { status } : {}) });
+      expect(page.totalCount).toBe(page.nodes.length);
+      return page.nodes.map((file) => file.id);
+    };
+    expect(await ids()).toEqual([active.id]);
+    expect(await ids('ACTIVE')).toEqual([active.id]);
+    expect(await ids('EXPIRED')).toEqual([lapsed.id]);
+    expect(await ids('DELETED')).toEqual([deleted.id]);
+    const { cdnFiles: byUpper } = await user.data(CdnFilesDocument, { uploadedBy: uploader.toUpperCase() });
+    expect(byUpper.nodes.map((file) => file.uploadedBy)).toEqual([uploader]);
+    expect((await user.data(CdnFilesDocument, { uploadedBy: crypto.randomUUID() })).cdnFiles).toMatchObject({ totalCount: 0, nodes: [] });
+  });
+
+  it.each([
+    ['uploadedBy not a UUID', { uploadedBy: 'alice' }, 'uploadedBy must be a user id (UUID)', 'uploadedBy'],
+    ['checksum not 64 hex characters', { checksum: 'abc' }, 'checksum must be a sha256 in hex (64 characters)', 'checksum'],
+  ])('refuses %s as BAD_USER_INPUT naming the field', async (_name, variables, message, field) => {
+    const response = await user.request(CdnFilesDocument, variables);
+    expect(response.errors?.map((error) => [error.extensions?.code, error.message, error.extensions?.field])).toEqual([['BAD_USER_INPUT', message, field]]);
+    expect(response.data ?? null).toBeNull();
+  });
+
+  it('refuses a status outside the enum (UPLOADING is not listable) as a validation error', async () => {
+    const response = await user.request(CdnFilesDocument, { status: 'UPLOADING' as never });
+    expect(response.status).toBe(400);
+    expect(response.errors?.[0]?.message).toMatch(/"UPLOADING".*CdnFileStatus/);
+  });
+});
+
+describe('cdnInvalidations(fileId)', () => {
+  it('refuses a fileId that is not a UUID as BAD_USER_INPUT; an unknown file has none; a known one lists only its own', async () => {
+    const response = await user.request(CdnInvalidationsDocument, { fileId: 'file-1' });
+    expect(response.errors?.map((error) => [error.extensions?.code, error.message, error.extensions?.field])).toEqual([
+      ['BAD_USER_INPUT', 'fileId must be a CDN file id (UUID)', 'fileId'],
+    ]);
+    expect(response.data ?? null).toBeNull();
+    expect((await user.data(CdnInvalidationsDocument, { fileId: crypto.randomUUID() })).cdnInvalidations).toMatchObject({ totalCount: 0, nodes: [] });
+
+    const file = await upload(300);
+    const other = await upload(301);
+    const { invalidateCdnCache } = await admin.data(InvalidateCdnCacheDocument, { fileId: file.id });
+    await admin.data(InvalidateCdnCacheDocument, { fileId: other.id });
+    const own = (await user.data(CdnInvalidationsDocument, { fileId: file.id.toUpperCase() })).cdnInvalidations;
+    expect(own.nodes.map((invalidation) => invalidation.id)).toEqual([invalidateCdnCache.id]);
   });
 });
