@@ -148,9 +148,20 @@ describe('checkForUpdates', () => {
 
   it('answers from memory at steady state: no SQL statement per check', async () => {
     const extensionId = uniqueId('nosql');
+    // The release changes this test makes (package created, distribution created) reach the
+    // release state as events; the measurement starts once both have arrived, so a late one
+    // cannot count as a statement at steady state.
+    const arrived: string[] = [];
+    const stopListening = server.app.runtime.events.on('RELEASE_CHANGED', (event) => {
+      if (event.extensionId === extensionId) arrived.push(event.reason);
+    });
     await createVersions(admin, extensionId, '1.0.0', '1.1.0');
     const { pkg } = await createPackage(server, admin, { extensionId, fromVersion: '1.0.0', toVersion: '1.1.0' });
     await immediate(pkg.id);
+    const deadline = Date.now() + 5000;
+    while (!arrived.includes('distribution-created') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    stopListening();
+    expect(arrived).toEqual(['package-created', 'distribution-created']);
     await checkUntil(user, { currentVersion: '1.0.0', extensionId }, (o) => o?.packageId === pkg.id);
     const distributionService = server.app.services.distribution;
     // Every statement the server runs through Drizzle that reads the release tables.
