@@ -70,6 +70,7 @@ describe('parseCacheControl at its edges', () => {
 
   it('trims the value it keeps, and takes up to 256 characters', () => {
     expect(parseCacheControl('  public, max-age=60  ')).toBe('public, max-age=60');
+    expect(parseCacheControl('public, max-age=60\r\n')).toBe('public, max-age=60');
     const longest = `max-age=${'9'.repeat(248)}`;
     expect(longest).toHaveLength(256);
     expect(parseCacheControl(longest)).toBe(longest);
@@ -92,7 +93,7 @@ describe('parseExpiresAt at its edges', () => {
     expect(parseExpiresAt(later, now)).toBe(later);
   });
 
-  it.each(['2030-01-02', 1893542400000, 'tomorrow', '2030-02-29T00:00:00Z'])('refuses %j as not an ISO-8601 date-time', (value) => {
+  it.each(['2030-01-02', 1893542400000, 'tomorrow', '2030-02-29T00:00:00Z', ' 2030-01-02T00:00:00Z', 'on 2030-01-02T00:00:00Z'])('refuses %j as not an ISO-8601 date-time', (value) => {
     expect(refusal(() => parseExpiresAt(value, now))).toEqual({
       message: `expiresAt ${JSON.stringify(String(value))} is not an ISO-8601 date-time such as "2030-01-31T00:00:00Z"`,
       field: 'expiresAt',
