@@ -164,9 +164,11 @@ describe('DownloadCounter', () => {
   it('keeps the latest download time of a file whatever order its regions were counted in', async () => {
     const fileId = await newFile();
     counter.record(fileId, 'eu-west', 10, true, DAY2);
-    counter.record(fileId, 'us-east', 10, true, DAY1);
+    counter.record(fileId, 'us-east', 10, true, DAY1_LATER);
+    counter.record(fileId, 'us-east', 10, true, DAY1); // same region and day, earlier
     await counter.flush(handle.db);
-    expect(await totals(fileId)).toEqual({ downloads: 2, bytes: 20, lastAt: DAY2 });
+    expect(await totals(fileId)).toEqual({ downloads: 3, bytes: 30, lastAt: DAY2 });
+    expect((await daily(fileId)).find((row) => row.region === 'us-east')?.lastAt).toEqual(DAY1_LATER);
   });
 
   it('drops the counts of a file whose row is gone instead of failing every later flush', async () => {
