@@ -83,6 +83,11 @@ describe('update checks across instances (PostgreSQL)', () => {
     const packageId = await release(extensionId, '1.1.0');
     await distributeOnA(packageId);
     for (const user of [userA, userB]) await checkUntil(user, { currentVersion: '1.0.0', extensionId }, (offer) => offer?.packageId === packageId);
+    // The release's own events (package-created, distribution-created) may still be on their way
+    // to an instance; let them land and be answered from before the silent change below, or a
+    // late one would reload the state and hide the staleness this test is about.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const user of [userA, userB]) await checkUntil(user, { currentVersion: '1.0.0', extensionId }, (offer) => offer?.packageId === packageId);
 
     // A change that sends no event (as if its notification were lost): both instances still
     // answer from memory, which is what makes the resync necessary.
