@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * Mutation testing of the modules where the rules live (issue 11): `npm run test:mutation`
- * (scripts/mutation.mjs; not part of `npm test`). StrykerJS changes one thing at a time in a
+ * (tests/mutation/run.mjs; not part of `npm test`). StrykerJS changes one thing at a time in a
  * module (a comparison, a condition, a string) and runs that module's tests against each change;
  * a change no test notices ("survived") is a rule nothing checks.
  *
@@ -53,13 +53,13 @@ export const GROUPS = {
 const name = process.env.STRYKER_GROUP ?? 'permissions';
 const group = GROUPS[name];
 if (!group) throw new Error(`STRYKER_GROUP=${name} is not one of ${Object.keys(GROUPS).join(', ')}`);
-// vitest.mutation.config.ts reads the test files from here (Stryker's test runners inherit the environment).
+// tests/mutation/vitest.config.ts reads the test files from here (Stryker's test runners inherit the environment).
 process.env.MUTATION_TESTS = group.tests.join(',');
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
-  vitest: { configFile: 'vitest.mutation.config.ts', related: false },
+  vitest: { configFile: 'tests/mutation/vitest.config.ts', related: false },
   coverageAnalysis: 'perTest',
   mutate: group.mutate,
   // Two cores, shared: two test runners at most.

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run test:mutation [-- group…] [-- --force]`: runs StrykerJS once per module group of
- * stryker.config.mjs (all groups, or those named) and prints the mutation score per module.
+ * tests/mutation/stryker.config.mjs (all groups, or those named) and prints the mutation score per module.
  * The score counts killed and timed-out mutants against all that ran (survivors and mutants no
  * test covers count against it). Exit status 1 when a group's run fails, not on a low score:
  * the score is a measurement, read it.
@@ -11,8 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { GROUPS } = await import(path.join(root, 'stryker.config.mjs'));
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const { GROUPS } = await import(path.join(root, 'tests/mutation/stryker.config.mjs'));
 const args = process.argv.slice(2);
 const flags = args.filter((arg) => arg.startsWith('--'));
 const named = args.filter((arg) => !arg.startsWith('--'));
@@ -26,7 +26,7 @@ const stryker = path.join(root, 'node_modules/@stryker-mutator/core/bin/stryker.
 let failed = false;
 for (const group of named.length > 0 ? named : Object.keys(GROUPS)) {
   console.log(`\n=== mutation testing: ${group} (${GROUPS[group].mutate.join(', ')})`);
-  const run = spawnSync(process.execPath, [stryker, 'run', 'stryker.config.mjs', ...flags], { cwd: root, stdio: 'inherit', env: { ...process.env, STRYKER_GROUP: group } });
+  const run = spawnSync(process.execPath, [stryker, 'run', 'tests/mutation/stryker.config.mjs', ...flags], { cwd: root, stdio: 'inherit', env: { ...process.env, STRYKER_GROUP: group } });
   if (run.status !== 0) failed = true;
 }
 
