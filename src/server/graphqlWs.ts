@@ -50,6 +50,8 @@ interface SocketState {
   connectionId: string;
   subscriptions: Set<string>;
   cancelExpiry?: () => void;
+  /** connectionParams.subscriptionAcks: tell the client when each subscription is live (see SubscriptionDelivery). */
+  acknowledgeSubscriptions: boolean;
 }
 
 type Extra = { request: IncomingMessage; state?: SocketState };
@@ -115,7 +117,11 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
     {
       schema,
       onConnect: async (ctx) => {
-        const state: SocketState = { connectionId: crypto.randomUUID(), subscriptions: new Set() };
+        const state: SocketState = {
+          connectionId: crypto.randomUUID(),
+          subscriptions: new Set(),
+          acknowledgeSubscriptions: ctx.connectionParams?.subscriptionAcks === true,
+        };
         ctx.extra.state = state;
         const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         try {
@@ -194,6 +200,7 @@ export function serveGraphQLOverWebSocket(options: GraphQLWsOptions) {
             requestId,
             cached,
             operation,
+            acknowledge: state.acknowledgeSubscriptions,
             createContext: () => options.createContext(state.caller!, requestId),
             shapeResult,
           });

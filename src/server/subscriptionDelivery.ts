@@ -129,6 +129,8 @@ export interface SubscriberInfo {
   requestId: string;
   cached: CachedDocument;
   operation: OperationDefinitionNode;
+  /** The client asked (connectionParams.subscriptionAcks) to be told when the subscription is live. */
+  acknowledge: boolean;
   /** A fresh per-execution context (loaders must not outlive one event). */
   createContext(): GraphQLContext;
   /** Shapes a result's errors for this subscriber (codes, request id, logging), as onNext does. */
@@ -160,7 +162,12 @@ export class SubscriptionDelivery {
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source as ExecutionResult;
     const info = this.subscribers.get(args);
-    if (info && source instanceof EventStream) return this.attach(source as EventStream<never, unknown>, args, info);
+    if (info && source instanceof EventStream) {
+      const iterator = this.attach(source as EventStream<never, unknown>, args, info);
+      acknowledge(info);
+      return iterator;
+    }
+    if (info) acknowledge(info);
     return mapEvents(source as AsyncIterable<unknown>, (payload) => execute({ ...args, rootValue: payload }));
   }
 
@@ -321,4 +328,15 @@ function mapEvents<T>(source: AsyncIterable<unknown>, map: (payload: unknown) =>
       return this;
     },
   };
+}
+
+/**
+ * graphql-ws has no "subscribed" message: a client cannot tell when an event published now would
+ * reach it. A client that asks (connectionParams `{ subscriptionAcks: true }`) gets a protocol
+ * ping `{ "type": "ping", "payload": { "subscribed": "<id>" } }` once the subscription listens —
+ * a ping is part of the protocol, so any graphql-ws client copes (it answers with a pong).
+ */
+function acknowledge(info: SubscriberInfo): void {
+  if (!info.acknowledge || info.socket.readyState !== info.socket.OPEN) return;
+  info.socket.send(JSON.stringify({ type: 'ping', payload: { subscribed: info.id } }));
 }

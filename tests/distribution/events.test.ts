@@ -1,4 +1,6 @@
 import postgres from 'postgres';
+import WebSocket from 'ws';
+import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { VersionPublishedEvent } from '../../src/services/versions/service.js';
@@ -82,6 +84,65 @@ describe('events of a transaction', () => {
     expect(next.data?.versionEvents).toMatchObject({ action: 'DEPRECATED', version: { deprecationReason: 'committed', releaseNotes } });
   });
 });
+
+describe('subscription acknowledgements (connectionParams.subscriptionAcks)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  /** A bare graphql-transport-ws client: every message the server sends, in order. */
+  async function bareSubscriber(connectionParams: Record<string, unknown>, extensionId: string) {
+    const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws');
+    const messages: { type: string; id?: string; payload?: Record<string, unknown> }[] = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: connectionParams }));
+    await until(() => messages.some((m) => m.type === 'connection_ack'));
+    socket.send(JSON.stringify({ id: 'sub-1', type: 'subscribe', payload: { query: print(VersionPublishedDocument), variables: { extensionId } } }));
+    return { socket, messages };
+  }
+
+  it('a client that asks is sent a ping naming the subscription once it listens; an event published right after reaches it', async () => {
+    const extensionId = uniqueId();
+    const authorization = `Bearer ${await server.token('user')}`;
+    const { socket, messages } = await bareSubscriber({ authorization, subscriptionAcks: true }, extensionId);
+    try {
+      await until(() => messages.some((m) => m.type === 'ping'));
+      expect(messages.filter((m) => m.type !== 'connection_ack')).toEqual([{ type: 'ping', payload: { subscribed: 'sub-1' } }]);
+      await createVersion(server, extensionId, '2.0.0'); // at once: no grace period after the acknowledgement
+      await until(() => messages.some((m) => m.type === 'next'));
+      expect(messages.find((m) => m.type === 'next')).toMatchObject({ id: 'sub-1', payload: { data: { versionPublished: { version: '2.0.0' } } } });
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('a client that does not ask gets no ping, only its events', async () => {
+    const extensionId = uniqueId();
+    const authorization = `Bearer ${await server.token('user')}`;
+    const { socket, messages } = await bareSubscriber({ authorization }, extensionId);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await createVersion(server, extensionId, '2.0.0');
+      await until(() => messages.some((m) => m.type === 'next'));
+      expect(messages.map((m) => m.type)).toEqual(['connection_ack', 'next']);
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a WebSocket message');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 describe('a forced LISTEN reconnect on PostgreSQL', () => {
   let database: TestDatabase & { url: string };

@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type DocumentNode } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
@@ -76,6 +78,11 @@ export class Subscription<T> {
     );
   }
 
+  /** Whether the server has answered anything yet: a result or an error. */
+  answered(): boolean {
+    return this.queue.length > 0 || this.errors.length > 0;
+  }
+
   /** The next event (an execution result with `data`), or a rejection after `timeoutMs`. */
   next(timeoutMs = 5000): Promise<T> {
     const queued = this.queue.shift();
@@ -108,25 +115,57 @@ export class Subscription<T> {
   }
 }
 
-/** A graphql-ws client over a real WebSocket, authenticated like an extension client. */
+/** What wsClient's clients know of the server's "subscription live" acknowledgements. */
+interface Acks {
+  /** The id graphql-ws gave the last subscription started (it generates it synchronously in subscribe). */
+  lastId?: string;
+  live: Set<string>;
+}
+const acksOf = new WeakMap<Client, Acks>();
+
+/**
+ * A graphql-ws client over a real WebSocket, authenticated like an extension client. It asks the
+ * server to acknowledge each subscription once it listens (connectionParams.subscriptionAcks),
+ * which `subscribe` waits for.
+ */
 export function wsClient(url: string, token: string | undefined, onClosed?: (event: { code: number; reason: string }) => void): Client {
-  return createClient({
+  const acks: Acks = { live: new Set() };
+  const client = createClient({
     url,
     webSocketImpl: WebSocket,
     lazy: false,
     retryAttempts: 0,
-    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
-    on: onClosed ? { closed: (event) => onClosed(event as { code: number; reason: string }) } : undefined,
+    connectionParams: { ...(token ? { authorization: `Bearer ${token}` } : {}), subscriptionAcks: true },
+    generateID: () => (acks.lastId = crypto.randomUUID()),
+    on: {
+      ...(onClosed ? { closed: (event: unknown) => onClosed(event as { code: number; reason: string }) } : {}),
+      ping: (received, payload) => {
+        if (received && typeof payload?.subscribed === 'string') acks.live.add(payload.subscribed);
+      },
+    },
     // Non-lazy clients print every close to stderr by default; tests observe closes via onClosed.
     onNonLazyError: () => {},
   });
+  acksOf.set(client, acks);
+  return client;
 }
 
-/** Subscribes and waits until the server has acknowledged the connection. */
+/**
+ * Subscribes and waits until the subscription is live: the server's acknowledgement for clients
+ * made by wsClient, or the subscription's first result or error (a refused one is never
+ * acknowledged). Other clients get no acknowledgement, so they are given a moment instead.
+ */
 export async function subscribe<T>(client: Client, operation: Operation<T, unknown>, variables?: Record<string, unknown>): Promise<Subscription<{ data?: T; errors?: unknown[] }>> {
+  const acks = acksOf.get(client);
   const subscription = new Subscription<{ data?: T; errors?: unknown[] }>(client, operation as never, variables);
-  // graphql-ws has no "subscribed" ack: give the server a moment to register the listener.
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  const id = acks?.lastId;
+  if (!acks || id === undefined) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    return subscription;
+  }
+  const deadline = Date.now() + 10_000;
+  while (!acks.live.has(id) && !subscription.answered() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  acks.live.delete(id);
   return subscription;
 }
 
