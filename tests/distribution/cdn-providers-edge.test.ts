@@ -97,8 +97,8 @@ describe('CloudFront invalidations (CreateInvalidation at the HTTP boundary)', (
     await provider.invalidate(['/a.zip']);
     await provider.invalidate(['/a.zip']);
     const references = api.requests.map((request) => callerReferenceOf(request.body));
-    expect(references[0]).toBeTruthy();
-    expect(references[1]).toBeTruthy();
+    for (const reference of references) expect(reference).toMatch(/^dev-forge-\d+-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(references).toHaveLength(2);
     expect(references[0]).not.toBe(references[1]);
     await provider.close();
   });

@@ -7,6 +7,7 @@ import { CdnFileDocument, DeleteCdnFileDocument, UploadCdnFileDocument } from '.
 import { cdnFileRowCount, cdnStoreOf, download, eventually, putInUploads, randomBytes, sha256, storedFiles } from '../helpers/cdnFiles.js';
 import type { HttpClient } from '../helpers/client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { expectTimestampBetween } from '../helpers/timestamps.js';
 
 const REGIONS = ['us-east', 'eu-west', 'ap-south'];
 
@@ -73,12 +74,14 @@ describe('CDN_REGIONS', () => {
 
   it('reports a file partially distributed while a region fails, serves it from the others, and heals the region in the background', async () => {
     breakRegion('eu-west');
+    const uploadStarted = Date.now();
     const { bytes, file, response } = await upload();
     expect(response.errors).toBeUndefined();
     expect(file?.distributionStatus).toBe('PARTIAL');
     const euWest = file!.regions.find((r) => r.region === 'eu-west')!;
     expect(euWest).toMatchObject({ status: 'FAILED', attempts: 1, lastError: 'local store, region eu-west: storing an object failed (ENOTDIR)' });
-    expect(euWest.nextAttemptAt).not.toBeNull();
+    // The first retry is scheduled after the failure, within the longest backoff (1 h).
+    expectTimestampBetween(euWest.nextAttemptAt, uploadStarted, Date.now() + 3_600_000);
     expect(file!.regions.filter((r) => r.status === 'AVAILABLE').map((r) => r.region)).toEqual(['us-east', 'ap-south']);
 
     // The region's URL still works: it fails over to a healthy region.

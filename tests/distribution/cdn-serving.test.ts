@@ -8,6 +8,7 @@ import { cdnStoreOf, download, eventually, putInUploads, randomBytes, rawRequest
 import type { HttpClient } from '../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { expectTimestampBetween } from '../helpers/timestamps.js';
 
 let server: TestServer;
 let admin: HttpClient;
@@ -162,6 +163,7 @@ describe('download statistics', () => {
   });
 
   it('are counted in memory, not written per request, and flushed at shutdown', async () => {
+    const testStarted = Date.now();
     counted = await startTestServer({ CDN_STATS_FLUSH_INTERVAL: '1h' }, database);
     const countedAdmin = await counted.client('admin');
     const content = randomBytes(10_000);
@@ -188,7 +190,7 @@ describe('download statistics', () => {
       bytesServed: 3 * 10_000 + 100 + 100,
       regions: [expect.objectContaining({ region: 'default', downloads: 4, bytesServed: 30_200 })],
     });
-    expect(after.cdnFile?.stats.lastDownloadAt).not.toBeNull();
+    expectTimestampBetween(after.cdnFile?.stats.lastDownloadAt, testStarted);
     expect(after.cdnFile?.stats.daily).toHaveLength(3);
     expect(after.cdnFile?.stats.daily.at(-1)).toEqual({ date: today, downloads: 4, bytesServed: 30_200 });
     expect(after.cdnFile?.stats.daily.slice(0, 2).every((day) => day.downloads === 0)).toBe(true);

@@ -19,6 +19,7 @@ import {
 import type { HttpClient } from '../helpers/client.js';
 import { distribute, ownerWithPackage, readDistribution, waitForDistribution } from '../helpers/distribution.js';
 import { ADMIN_ID, startTestServer, type TestServer } from '../helpers/server.js';
+import { expectTimestampBetween } from '../helpers/timestamps.js';
 
 let server: TestServer;
 let admin: HttpClient;
@@ -81,9 +82,10 @@ describe('GRADUAL', () => {
 
     const raised = (await admin.data(UpdateDistributionPercentageDocument, { id: d.id, percentage: 60 })).updateDistributionPercentage;
     expect(raised).toMatchObject({ status: 'ACTIVE', percentage: 60 });
+    const completing = Date.now();
     const full = (await admin.data(UpdateDistributionPercentageDocument, { id: d.id, percentage: 100 })).updateDistributionPercentage;
     expect(full).toMatchObject({ status: 'COMPLETED', percentage: 100 });
-    expect(full.completedAt).not.toBeNull();
+    expectTimestampBetween(full.completedAt, completing);
     const lowered = (await admin.data(UpdateDistributionPercentageDocument, { id: d.id, percentage: 5 })).updateDistributionPercentage;
     expect(lowered).toMatchObject({ status: 'ACTIVE', percentage: 5, completedAt: null, startedAt: d.startedAt });
     const expected = ['distribution-created', 'distribution-percentage', 'distribution-percentage', 'distribution-percentage'];
@@ -121,9 +123,10 @@ describe('GRADUAL', () => {
         { percentage: 100, holdSeconds: 0 },
       ],
     });
+    const pausing = Date.now();
     const paused = (await admin.data(PauseDistributionDocument, { id: d.id })).pauseDistribution;
     expect(paused).toMatchObject({ status: 'PAUSED', percentage: 10, currentStep: 0 });
-    expect(paused.pausedAt).not.toBeNull();
+    expectTimestampBetween(paused.pausedAt, pausing);
     await sleep(2500);
     expect(await readDistribution(admin, d.id)).toMatchObject({ status: 'PAUSED', percentage: 10, currentStep: 0 });
     expect(await admin.errorCode(PauseDistributionDocument, { id: d.id })).toBe('CONFLICT');
@@ -192,9 +195,10 @@ describe('SCHEDULED', () => {
     await admin.data(PauseDistributionDocument, { id: d.id });
     await sleep(2000);
     expect(await readDistribution(admin, d.id)).toMatchObject({ status: 'PAUSED', startedAt: null });
+    const resuming = Date.now();
     const resumed = (await admin.data(ResumeDistributionDocument, { id: d.id })).resumeDistribution;
     expect(resumed).toMatchObject({ status: 'ACTIVE', percentage: 40 });
-    expect(resumed.startedAt).not.toBeNull();
+    expectTimestampBetween(resumed.startedAt, resuming); // past its scheduledAt, it goes live when resumed
   });
 });
 

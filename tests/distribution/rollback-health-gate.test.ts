@@ -22,6 +22,7 @@ import { seedReleases, waitForPlan } from '../helpers/rollback.js';
 import { ADMIN_ID, spawnServer, startTestServer, TEST_JWT_SECRET, uniqueId, USER_ID, type TestServer } from '../helpers/server.js';
 import { check, UPDATE_AVAILABLE, type Offer } from '../helpers/updateCheck.js';
 import { mintToken } from '../../src/auth/tokens.js';
+import { expectTimestampBetween } from '../helpers/timestamps.js';
 
 /**
  * The health gate (automatic rollback): client reports sent over HTTP, counted in memory and
@@ -89,7 +90,8 @@ describe('automatic rollback on a breach', () => {
     expect(after.health).toMatchObject({ samples: 40, failures: 7, observedFailureRate: 0.175, breached: true, trippedAt: expect.any(String), rollbackPlanId: expect.any(String) });
     expect(after.health!.wilsonLowerBound).toBeCloseTo(0.0978, 4);
     // Paused by the gate (the executed plan then halts it for good).
-    expect(after.pausedAt).not.toBeNull();
+    expectTimestampBetween(after.pausedAt, Date.parse(distribution.startedAt!));
+    expect(after.pausedAt).toBe(after.health!.trippedAt); // paused by the trip, in its transaction
     expect(['PAUSED', 'HALTED']).toContain(after.status);
 
     const planId = after.health!.rollbackPlanId!;

@@ -18,6 +18,7 @@ import {
 import { subscribe, type HttpClient } from '../helpers/client.js';
 import { ADMIN_ID, startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
 import { corruptStoredObject, distributionsOf, restoreStoredObject, rollbackDistributions, seedReleases, waitForPlan } from '../helpers/rollback.js';
+import { expectTimestampBetween } from '../helpers/timestamps.js';
 
 let server: TestServer;
 let admin: HttpClient;
@@ -78,9 +79,10 @@ describe('rollback plan lifecycle', () => {
     const approved = (await admin.data(ApproveRollbackPlanDocument, { planId: plan.id })).approveRollbackPlan;
     expect(approved).toMatchObject({ status: 'APPROVED', approvedBy: ADMIN_ID });
 
+    const executingAt = Date.now();
     const executing = (await admin.data(ExecuteRollbackPlanDocument, { planId: plan.id })).executeRollbackPlan;
     expect(executing.status).toBe('EXECUTING');
-    expect(executing.executedAt).not.toBeNull();
+    expectTimestampBetween(executing.executedAt, executingAt);
 
     const done = await waitForPlan(admin, plan.id, (p) => p.status === 'COMPLETED');
     expect(done.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
@@ -89,7 +91,7 @@ describe('rollback plan lifecycle', () => {
       ['distribute-target', 'COMPLETED', 1],
     ]);
     for (const step of done.steps) expect(new Date(step.finishedAt!).getTime()).toBeGreaterThanOrEqual(new Date(step.startedAt!).getTime());
-    expect(done.completedAt).not.toBeNull();
+    expectTimestampBetween(done.completedAt, Date.parse(done.steps.at(-1)!.finishedAt!)); // when its last step finished, or just after
     expect(done.error).toBeNull();
 
     const [current] = await server.app.runtime.db.select().from(versions).where(eq(versions.id, seeded['1.1.0']!.versionId));
