@@ -44,6 +44,15 @@ export const GROUPS = {
     mutate: ['src/services/distribution/updateCheck.ts'],
     tests: ['tests/unit/update-check-decision.test.ts'],
   },
+  healthGate: {
+    mutate: ['src/services/distribution/healthGate.ts'],
+    tests: ['tests/unit/health-gate.test.ts'],
+  },
+  deltaContainer: {
+    // The delta container's parsing and checks (what refuses a corrupted, truncated or wrong-base delta).
+    mutate: ['src/delta/container.ts', 'src/delta/limits.ts'],
+    tests: ['tests/unit/delta-safety.test.ts', 'tests/unit/delta-formats.test.ts'],
+  },
   rollbackChecks: {
     mutate: ['src/services/rollback/checks.ts', 'src/services/rollback/estimate.ts'],
     tests: ['tests/distribution/rollback-checks.test.ts', 'tests/unit/rollback-estimate.test.ts'],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { assessHealth, describeHealth, HEALTH_GATE_DEFAULTS, HEALTH_GATE_Z, parseHealthGate, wilsonLowerBound } from '../../src/services/distribution/healthGate.js';
+import { assessHealth, describeHealth, HEALTH_GATE_DEFAULTS, HEALTH_GATE_MAX_SAMPLES, HEALTH_GATE_Z, parseHealthGate, wilsonLowerBound } from '../../src/services/distribution/healthGate.js';
 
 const code = (fn: () => unknown) => {
   try {
@@ -105,5 +105,35 @@ describe('parseHealthGate', () => {
     { maxFailureRate: Number.NaN },
   ])('refuses %o with BAD_USER_INPUT', (input) => {
     expect(code(() => parseHealthGate(input))).toBe('BAD_USER_INPUT');
+  });
+
+  it('accepts the largest minSamples, and names the field and the value it refuses', () => {
+    expect(parseHealthGate({ minSamples: HEALTH_GATE_MAX_SAMPLES })).toMatchObject({ minSamples: 1_000_000 });
+    expect(() => parseHealthGate({ minSamples: 1_000_001 })).toThrow(
+      expect.objectContaining({
+        message: 'healthGate.minSamples must be a whole number from 1 to 1000000 (client outcomes before the gate may act), got 1000001',
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'healthGate.minSamples' }),
+      }),
+    );
+    expect(() => parseHealthGate({ maxFailureRate: 1 })).toThrow(
+      expect.objectContaining({
+        message: 'healthGate.maxFailureRate must be a fraction strictly between 0 and 1 (0.05 = 5 % of installs failing), got 1',
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'healthGate.maxFailureRate' }),
+      }),
+    );
+  });
+});
+
+describe('the threshold itself', () => {
+  it('is not a breach when the bound equals maxFailureRate exactly (the bound must be above it), and reads ≤', () => {
+    const atBound = { minSamples: 10, maxFailureRate: wilsonLowerBound(3, 10), autoExecute: false };
+    const health = assessHealth(atBound, { installed: 7, failed: 3, rolledBack: 0 });
+    expect(health).toMatchObject({ samples: 10, failures: 3, breached: false });
+    expect(describeHealth(atBound, health)).toMatch(/ ≤ /);
+  });
+
+  it('reads ≤ for a healthy release (4 of 50: bound 3.6 % under 5 %)', () => {
+    const gate = { minSamples: 50, maxFailureRate: 0.05, autoExecute: false };
+    expect(describeHealth(gate, assessHealth(gate, { installed: 46, failed: 4, rolledBack: 0 }))).toBe('4 failures in 50 installs (8 %, Wilson lower bound 3.6 % ≤ 5 %)');
   });
 });
