@@ -51,7 +51,7 @@ export const GROUPS = {
   deltaContainer: {
     // The delta container's parsing and checks (what refuses a corrupted, truncated or wrong-base delta).
     mutate: ['src/delta/container.ts', 'src/delta/limits.ts'],
-    tests: ['tests/unit/delta-safety.test.ts', 'tests/unit/delta-formats.test.ts'],
+    tests: ['tests/unit/delta-container.test.ts', 'tests/unit/delta-safety.test.ts', 'tests/unit/delta-formats.test.ts'],
   },
   rollbackChecks: {
     mutate: ['src/services/rollback/checks.ts', 'src/services/rollback/estimate.ts'],

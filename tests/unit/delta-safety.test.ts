@@ -76,6 +76,13 @@ describe('archive limits', () => {
     expect(refused.message).toMatch(/"extension\/zeros.bin" inflates \d+:1, above the 1000:1 limit: refused as a zip bomb/);
   });
 
+  it('lets a small entry compress past 1000:1 (a blank asset is not a bomb): the ratio applies above 1 MiB', async () => {
+    const blank = makeZip([{ name: 'extension/blank.bin', content: Buffer.alloc(1024 * 1024), compress: (content) => zlib.deflateRawSync(content, { level: 9 }) }]);
+    expect(1024 * 1024 / (blank.length - 200)).toBeGreaterThan(1000); // the entry's ratio, its headers aside
+    const made = await generateDelta(base, blank);
+    expect(applyDelta(base, made.delta).equals(blank)).toBe(true);
+  });
+
   it('refuses a gzip bomb, too', async () => {
     const bomb = makeGzip(Buffer.alloc(64 * 1024 * 1024));
     expect((await refusalOf(generateDelta(base, bomb))).message).toMatch(/above the 1000:1 limit: refused as a compression bomb/);
