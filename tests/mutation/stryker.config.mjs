@@ -53,6 +53,11 @@ export const GROUPS = {
     mutate: ['src/delta/container.ts', 'src/delta/limits.ts'],
     tests: ['tests/unit/delta-container.test.ts', 'tests/unit/delta-safety.test.ts', 'tests/unit/delta-formats.test.ts'],
   },
+  deltaFormats: {
+    // The archive formats: how zip entries and gzip streams are read, diffed and rebuilt byte for byte.
+    mutate: ['src/delta/zip.ts', 'src/delta/gzip.ts'],
+    tests: ['tests/unit/delta-formats.test.ts', 'tests/unit/delta-safety.test.ts'],
+  },
   rollbackChecks: {
     mutate: ['src/services/rollback/checks.ts', 'src/services/rollback/estimate.ts'],
     tests: ['tests/distribution/rollback-checks.test.ts', 'tests/unit/rollback-estimate.test.ts'],
