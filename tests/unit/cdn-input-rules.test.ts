@@ -3,23 +3,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ProviderError } from '../../src/cdn/provider.js';
 import { decideRange, etagMatches } from '../../src/server/cdnRoutes.js';
 import { DEFAULT_CACHE_CONTROL, errorMessage, isHeaderValue, LIMITS, parseCacheControl, parseExpiresAt, parseInvalidationPaths, retryDelay } from '../../src/services/cdn/rules.js';
+import { refusal } from '../helpers/badInput.js';
 
 /**
  * The CDN's input rules at their edges, with the exact message and field each refusal gives
  * (callers read them to fix their request), and the limits the CDN jobs keep to.
  */
-
-/** The BAD_USER_INPUT `run` throws: its message and field. */
-function refusal(run: () => unknown): { message: string; field: unknown } {
-  try {
-    run();
-  } catch (error) {
-    const { code, message, extensions } = error as { code: string; message: string; extensions: { field?: unknown } };
-    expect(code).toBe('BAD_USER_INPUT');
-    return { message, field: extensions.field };
-  }
-  throw new Error('accepted');
-}
 
 describe('parseInvalidationPaths at its edges', () => {
   const paths = (value: unknown, base = '/cdn') => () => parseInvalidationPaths(value, base);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { BUCKETS, bucketsFor, isInRollout, rolloutBucket } from '../../src/services/distribution/bucketing.js';
 import { parsePercentage, parsePlan, parseSteps, RAMP_LIMITS } from '../../src/services/distribution/rules.js';
+import { refusal } from '../helpers/badInput.js';
 
 /**
  * Distribution requests at their edges, with the message and field each refusal gives (an admin
@@ -9,17 +10,6 @@ import { parsePercentage, parsePlan, parseSteps, RAMP_LIMITS } from '../../src/s
  */
 
 const now = new Date('2030-01-01T00:00:00Z');
-
-function refusal(run: () => unknown): { message: string; field: unknown } {
-  try {
-    run();
-  } catch (error) {
-    const { code, message, extensions } = error as { code: string; message: string; extensions: { field?: unknown } };
-    expect(code).toBe('BAD_USER_INPUT');
-    return { message, field: extensions.field };
-  }
-  throw new Error('accepted');
-}
 
 describe('parsePercentage', () => {
   it('refuses what is not a number from 0 to 100, naming the field (percentage by default)', () => {
