@@ -13,6 +13,8 @@ export interface ZipEntrySpec {
   /** Sizes and CRC after the data (general-purpose flag bit 3), as streaming writers do. */
   dataDescriptor?: boolean;
   extra?: Buffer;
+  /** An extra field in the local header only (zipalign pads this way); default: the same as `extra`. */
+  localExtra?: Buffer;
   comment?: string;
   /** DOS time and date fields as written (default: a fixed 2026 date). */
   dosTime?: number;
@@ -35,6 +37,7 @@ export function makeZip(entries: ZipEntrySpec[], options: { comment?: string; pr
     const crc = zlib.crc32(content);
     const name = Buffer.from(spec.name);
     const extra = spec.extra ?? Buffer.alloc(0);
+    const localExtra = spec.localExtra ?? extra;
     const flags = (spec.dataDescriptor ? 0x08 : 0) | 0x800;
     const time = spec.dosTime ?? 0x6000;
     const date = spec.dosDate ?? 0x5b7a;
@@ -49,9 +52,9 @@ export function makeZip(entries: ZipEntrySpec[], options: { comment?: string; pr
     local.writeUInt32LE(spec.dataDescriptor ? 0 : data.length, 18);
     local.writeUInt32LE(spec.dataDescriptor ? 0 : content.length, 22);
     local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(extra.length, 28);
+    local.writeUInt16LE(localExtra.length, 28);
     const localOffset = offset;
-    push(Buffer.concat([local, name, extra, data]));
+    push(Buffer.concat([local, name, localExtra, data]));
     if (spec.dataDescriptor) {
       const descriptor = Buffer.alloc(16);
       descriptor.writeUInt32LE(0x08074b50, 0);

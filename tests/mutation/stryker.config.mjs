@@ -56,7 +56,7 @@ export const GROUPS = {
   deltaFormats: {
     // The archive formats: how zip entries and gzip streams are read, diffed and rebuilt byte for byte.
     mutate: ['src/delta/zip.ts', 'src/delta/gzip.ts'],
-    tests: ['tests/unit/delta-formats.test.ts', 'tests/unit/delta-safety.test.ts', 'tests/unit/delta-gzip.test.ts'],
+    tests: ['tests/unit/delta-formats.test.ts', 'tests/unit/delta-safety.test.ts', 'tests/unit/delta-gzip.test.ts', 'tests/unit/delta-zip.test.ts'],
   },
   rollbackChecks: {
     mutate: ['src/services/rollback/checks.ts', 'src/services/rollback/estimate.ts'],
