@@ -29,14 +29,13 @@ export function splitGzip(data: Buffer): GzipParts | null {
   const flags = data[3]!;
   if (flags & 0xe0) return null;
   let offset = 10;
-  if (flags & FEXTRA) {
-    if (offset + 2 > data.length) return null;
-    offset += 2 + data.readUInt16LE(offset);
-  }
+  // XLEN is always there to read: looksLikeGzip guarantees 18 bytes. A length running past the
+  // end is caught by the trailer check below.
+  if (flags & FEXTRA) offset += 2 + data.readUInt16LE(offset);
   for (const flag of [FNAME, FCOMMENT]) {
     if (flags & flag) {
       const end = data.indexOf(0, offset);
-      if (end < 0) return null;
+      if (end === -1) return null;
       offset = end + 1;
     }
   }
@@ -47,20 +46,18 @@ export function splitGzip(data: Buffer): GzipParts | null {
 
 /**
  * The uncompressed content of a gzip file (every member), within the limits: inflating stops at
- * `maxUncompressedBytes`, and a ratio above `maxCompressionRatio` is refused as a bomb.
+ * `maxUncompressedBytes` (zlib refuses to produce more), and a ratio above `maxCompressionRatio`
+ * is refused as a bomb. A stream zlib cannot read is CORRUPT, naming `what`.
  */
 export function gunzipWithin(data: Buffer, limits: ArchiveLimits, what: string): Buffer {
   let content: Buffer;
   try {
-    content = zlib.gunzipSync(data, { maxOutputLength: limits.maxUncompressedBytes + 1 });
+    content = zlib.gunzipSync(data, { maxOutputLength: limits.maxUncompressedBytes });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new DeltaError('LIMIT_EXCEEDED', `The ${what} inflates to more than ${limits.maxUncompressedBytes} bytes (limit maxUncompressedBytes)`);
     }
-    throw error;
-  }
-  if (content.length > limits.maxUncompressedBytes) {
-    throw new DeltaError('LIMIT_EXCEEDED', `The ${what} inflates to more than ${limits.maxUncompressedBytes} bytes (limit maxUncompressedBytes)`);
+    throw new DeltaError('CORRUPT', `The ${what} is not a readable gzip stream (${(error as Error).message})`);
   }
   if (content.length > limits.ratioCheckAboveBytes && content.length / data.length > limits.maxCompressionRatio) {
     throw new DeltaError('LIMIT_EXCEEDED', `The ${what} inflates ${Math.round(content.length / data.length)}:1, above the ${limits.maxCompressionRatio}:1 limit: refused as a compression bomb`);

@@ -6,7 +6,7 @@
 export interface ArchiveLimits {
   /** Entries in one zip (default 65,536). */
   maxEntries: number;
-  /** Uncompressed bytes of one archive, all entries together (default 1 GiB). */
+  /** Uncompressed bytes of one archive, all entries together (default 1 GiB; at least 1, as zlib requires of an output bound). */
   maxUncompressedBytes: number;
   /**
    * Largest uncompressed/compressed ratio of an entry (or a gzip stream) that inflates to more

@@ -119,8 +119,8 @@ export function entryContent(data: Buffer, entry: ZipEntry): Buffer {
   try {
     content = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.uncompressedSize) });
   } catch (error) {
-    const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError;
-    if (tooLarge) throw new DeltaError('LIMIT_EXCEEDED', `Entry ${describeEntryName(entry.name)} inflates to more than its declared ${entry.uncompressedSize} bytes: refused`);
+    // zlib stops at maxOutputLength with this code: the entry holds more than its header declares.
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new DeltaError('LIMIT_EXCEEDED', `Entry ${describeEntryName(entry.name)} inflates to more than its declared ${entry.uncompressedSize} bytes: refused`);
     throw notReadable(`entry ${describeEntryName(entry.name)} does not inflate (${(error as Error).message})`);
   }
   if (content.length !== entry.uncompressedSize) throw notReadable(`entry ${describeEntryName(entry.name)} inflates to ${content.length} bytes, its header says ${entry.uncompressedSize}`);

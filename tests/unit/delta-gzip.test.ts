@@ -47,9 +47,12 @@ describe('gzip headers', () => {
     const method7 = Buffer.from(file);
     method7[2] = 7;
     expect(splitGzip(method7)).toBeNull();
-    const notMagic = Buffer.from(file);
-    notMagic[1] = 0x8c;
-    expect(splitGzip(notMagic)).toBeNull();
+    for (const [at, value] of [[0, 0x1e], [1, 0x8c]] as const) {
+      const notMagic = Buffer.from(file);
+      notMagic[at] = value;
+      expect(looksLikeGzip(notMagic)).toBe(false);
+      expect(splitGzip(notMagic)).toBeNull();
+    }
     for (const reserved of [0x20, 0x40, 0x80]) {
       const flagged = Buffer.from(file);
       flagged[3] = flagged[3]! | reserved;
@@ -64,6 +67,13 @@ describe('gzip headers', () => {
     // A header that leaves no room for the 8-byte trailer.
     const noTrailer = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 3]), Buffer.from('name\0', 'latin1'), Buffer.alloc(4)]);
     expect(splitGzip(noTrailer)).toBeNull();
+  });
+
+  it('splits by framing alone: a header followed by exactly 8 bytes is a header, an empty stream and a trailer', () => {
+    const header = Buffer.from([0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 3, ...Buffer.from('n\0', 'latin1')]);
+    const parts = splitGzip(Buffer.concat([header, Buffer.alloc(8, 0x07)]))!;
+    expect([parts.header.length, parts.deflated.length, parts.trailer.length]).toEqual([12, 0, 8]);
+    expect(splitGzip(Buffer.concat([header, Buffer.alloc(7, 0x07)]))).toBeNull();
   });
 
   it('rebuilds a .tgz with every optional header field byte for byte through a delta', async () => {
@@ -100,5 +110,21 @@ describe('gunzipWithin', () => {
     );
     expect(gunzipWithin(packed, { ...DEFAULT_LIMITS, maxCompressionRatio: 100, ratioCheckAboveBytes: zeros.length }, 'base').length).toBe(zeros.length);
     expect(gunzipWithin(packed, { ...DEFAULT_LIMITS, maxCompressionRatio: ratio + 1 }, 'base').length).toBe(zeros.length);
+    // A ratio exactly at the limit is allowed.
+    expect(gunzipWithin(packed, { ...DEFAULT_LIMITS, maxCompressionRatio: zeros.length / packed.length }, 'base').length).toBe(zeros.length);
+  });
+
+  it('a stream zlib cannot read is CORRUPT and names what it was', () => {
+    const cut = zlib.gzipSync(content).subarray(0, 40);
+    const thrown = (() => {
+      try {
+        gunzipWithin(cut, DEFAULT_LIMITS, 'target');
+      } catch (error) {
+        return error;
+      }
+      return 'nothing was thrown';
+    })();
+    expect(thrown).toBeInstanceOf(DeltaError);
+    expect({ code: (thrown as DeltaError).code, message: (thrown as DeltaError).message }).toEqual({ code: 'CORRUPT', message: 'The target is not a readable gzip stream (unexpected end of file)' });
   });
 });

@@ -181,6 +181,18 @@ describe('zips this reader does not handle, each refused with what is wrong', ()
     expectRefusal(() => readZipEntries(patched(zip, centralRecordOf(zip, 1), 0x02014b51), limits()), corrupt('central directory record 1 is damaged'));
   });
 
+  it('a last record cut off after its signature, and a last record of exactly 46 bytes that ends at the end record', () => {
+    // The directory is shortened to record 0 and the first 10 bytes of record 1; the end record still counts two.
+    const secondRecord = centralRecordOf(zip, 1);
+    const end = Buffer.from(zip.subarray(eocd));
+    end.writeUInt32LE(secondRecord + 10 - zip.readUInt32LE(eocd + 16), 12);
+    const cut = Buffer.concat([zip.subarray(0, secondRecord + 10), end]);
+    expectRefusal(() => readZipEntries(cut, limits()), corrupt('central directory record 1 is damaged'));
+    const nameless = makeZip([stored('a.txt', 'alpha'), stored('', 'no name')]);
+    expect(centralRecordOf(nameless, 1) + 46).toBe(eocdOf(nameless));
+    expect(readZipEntries(nameless, limits()).map((entry) => entry.name)).toEqual(['a.txt', '']);
+  });
+
   it('zip64 sizes or offset in an entry', () => {
     const record = centralRecordOf(zip, 1);
     for (const field of [20, 24, 42]) expectRefusal(() => readZipEntries(patched(zip, record + field, 0xffffffff), limits()), corrupt('entry "b.txt" uses zip64 sizes'));
@@ -191,6 +203,10 @@ describe('zips this reader does not handle, each refused with what is wrong', ()
     const secondHeader = zip.readUInt32LE(record + 42);
     expectRefusal(() => readZipEntries(patched(zip, record + 42, secondHeader + 1), limits()), corrupt('the local header of entry "b.txt" is missing'));
     expectRefusal(() => readZipEntries(patched(zip, record + 42, zip.length - 29), limits()), corrupt('the local header of entry "b.txt" is missing'));
+    // A local-header signature in the last 29 bytes (inside the archive comment) is too short to be one.
+    const tail = makeZip([stored('a.txt', 'alpha')], { comment: `PK\u0003\u0004${'-'.repeat(25)}` });
+    const pointed = patched(tail, centralRecordOf(tail, 0, 29) + 42, tail.length - 29);
+    expectRefusal(() => readZipEntries(pointed, limits()), corrupt('the local header of entry "a.txt" is missing'));
   });
 
   it('an entry whose data runs past the end of the file', () => {
