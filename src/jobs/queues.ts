@@ -1,4 +1,4 @@
-import type { DeltaGenerationJob } from '../services/delta/jobs.js';
+import type { DeltaAutoJob, DeltaGenerationJob } from '../services/delta/jobs.js';
 import type { GoLiveJob, RampStepJob } from '../services/distribution/jobs.js';
 
 /**
@@ -22,6 +22,8 @@ export interface QueuePayloads {
   'rollback.health-gate-execute': { planId: string; distributionId: string };
   /** Builds, verifies and stores one delta package (services/delta); keyed by version pair and attempt. */
   'delta.generate': DeltaGenerationJob;
+  /** Asks for deltas to a new full package from the most-installed earlier versions (DELTA_AUTO_BASES); sent in the package's transaction, keyed by its id. */
+  'delta.auto': DeltaAutoJob;
 
   /** Test-only (registered when JOBS_TEST_QUEUES=1): logs its start and end, sleeps in between. */
   'test.record': { marker: string; sleepMs?: number; sentAt?: number };

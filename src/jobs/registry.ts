@@ -37,6 +37,8 @@ const QUEUES: AnyQueueDefinition[] = [
   // Generation takes seconds to minutes (zstd level 19 over the whole package): a 15-minute lease;
   // a claimed generation is compare-and-set, and a failed one ends FAILED rather than retrying.
   { queue: 'delta.generate', options: { expireInSeconds: 900, retryLimit: 2, retryDelaySeconds: 5 }, handle: ({ services }, data) => services.delta.runGenerationJob(data) },
+  // Only requests generations (short transactions); a repeat joins or skips what the first run started.
+  { queue: 'delta.auto', options: { expireInSeconds: 120, retryLimit: 10, retryDelaySeconds: 5 }, handle: ({ services }, data) => services.delta.runAutomaticJob(data).then(() => undefined) },
 ];
 
 /**

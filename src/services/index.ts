@@ -24,8 +24,6 @@ export function createServices(runtime: RuntimeSource): Services {
   // Report counts reaching the database feed the health gates (automatic rollback).
   distribution.onReportsFlushed((distributionIds) => rollback.evaluateHealthGates({ distributionIds }));
   const delta = new DeltaService(runtime, { cdn, distribution });
-  // A new full package gets deltas from the most-installed earlier versions (DELTA_AUTO_BASES).
-  distribution.onFullPackageCreated((pkg) => delta.generateForNewPackage({ pkg }));
   return {
     versions: new VersionManagementService(runtime),
     cdn,

@@ -30,6 +30,10 @@ function baseEnv(database: TestDatabase): Record<string, string> {
     JWT_SECRET: TEST_JWT_SECRET,
     DATA_DIR: database.dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Automatic deltas are background work of their own (a job per full package, generations on
+    // installed bases): off unless a test of that mode turns it on, so it cannot run into the
+    // statement counts and timings of tests about something else.
+    DELTA_AUTO_BASES: '0',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
   };
 }

@@ -10,9 +10,9 @@ import { isUuid } from '../ids.js';
 import { describeOwner, parseOwner, type Owner } from '../owner.js';
 import { Service, type RuntimeSource, type ServiceRuntime } from '../runtime.js';
 import { parseVersion } from '../versions/semverOrder.js';
-import { lockVersionsByPrecedence, type UpdatePackageRecord } from '../distribution/store.js';
+import { lockVersionsByPrecedence, selectPackagesByIds, type UpdatePackageRecord } from '../distribution/store.js';
 import { deltaFileName, readArtifact, stageDelta } from './artifacts.js';
-import { DELTA_GENERATION_QUEUE, deltaGenerationKey, type DeltaGenerationJob } from './jobs.js';
+import { DELTA_GENERATION_QUEUE, deltaGenerationKey, type DeltaAutoJob, type DeltaGenerationJob } from './jobs.js';
 import * as store from './store.js';
 import type { DeltaGenerationRecord } from './store.js';
 
@@ -137,27 +137,33 @@ export class DeltaService extends Service {
   }
 
   /**
-   * Automatic mode: deltas to a new full package from the DELTA_AUTO_BASES most-installed earlier
-   * versions (client reports) that have a full package, asked for as the system actor
-   * `system:delta-auto`. A pair whose delta exists or is being generated is skipped. Resolves the
-   * generations started or joined; never throws (problems are logged).
+   * Automatic mode, step 2 (job handler of `delta.auto`, enqueued with the full package by
+   * jobs.ts enqueueAutomaticDeltas): deltas to the package from the
+   * DELTA_AUTO_BASES most-installed earlier versions (client reports) that have a full package,
+   * asked for as the system actor `system:delta-auto`. A pair whose delta exists is skipped; one
+   * being generated is joined, so a repeated job starts nothing twice. Throws (the job is
+   * retried) when a request failed for another reason, after trying every base.
    */
-  async generateForNewPackage({ pkg }: { pkg: UpdatePackageRecord }): Promise<DeltaGenerationRecord[]> {
+  async runAutomaticJob({ packageId }: DeltaAutoJob): Promise<DeltaGenerationRecord[]> {
     const runtime = await this.runtime();
     const limit = runtime.config.delta.autoBases;
-    if (limit === 0 || pkg.isDelta || !pkg.toSortKey) return [];
+    const [pkg] = await selectPackagesByIds(runtime.db, [packageId]);
+    if (limit === 0 || !pkg || pkg.isDelta || !pkg.toSortKey) return [];
     const owner: Owner = { extensionId: pkg.extensionId, productId: pkg.productId };
     const bases = await store.selectMostInstalledBases(runtime.db, { owner, belowSortKey: pkg.toSortKey, limit });
     const started: DeltaGenerationRecord[] = [];
+    const failed: string[] = [];
     for (const base of bases) {
       try {
         started.push(await this.requestGeneration({ ...owner, fromVersion: base.version, toVersion: pkg.toVersion, createdBy: pkg.createdBy, actor: SYSTEM_ACTORS.deltaAuto }));
       } catch (error) {
         if (error instanceof DomainError && (error.code === ErrorCode.CONFLICT || error.code === ErrorCode.NOT_FOUND)) continue;
         runtime.log.error({ err: error, packageId: pkg.id, fromVersion: base.version }, 'automatic delta generation could not be requested');
+        failed.push(`${base.version}: ${(error as Error).message}`);
       }
     }
-    if (started.length) runtime.log.info({ packageId: pkg.id, toVersion: pkg.toVersion, bases }, 'automatic delta generations requested');
+    runtime.log.info({ packageId: pkg.id, toVersion: pkg.toVersion, bases, requested: started.length, failed: failed.length }, 'automatic delta generations requested');
+    if (failed.length) throw new Error(`automatic deltas to ${pkg.toVersion} (package ${pkg.id}) could not be requested from ${failed.join('; ')}`);
     return started;
   }
 

@@ -1,4 +1,5 @@
 import type { AuditRecorder } from '../audit/trail.js';
+import { enqueueAutomaticDeltas } from '../delta/jobs.js';
 import { BadInputError, ConflictError, DomainError, ErrorCode, isUniqueViolation, NotFoundError } from '../errors.js';
 import { isUuid } from '../ids.js';
 import { describeOwner, parseOwner, type Owner } from '../owner.js';
@@ -216,7 +217,10 @@ async function checkVersionsAndDuplicates(runtime: ServiceRuntime, request: Pack
   });
 }
 
-/** In one transaction: versions exist, the CDN file is ACTIVE (locked), insert, publish, audit entry. */
+/**
+ * In one transaction: versions exist, the CDN file is ACTIVE (locked), insert, publish, the
+ * automatic deltas' job for a full package, audit entry.
+ */
 async function recordPackage(
   runtime: ServiceRuntime,
   request: PackageRequest,
@@ -255,6 +259,9 @@ async function recordPackage(
         },
       });
       await releaseChanged(events, tx, { ...request.owner, distributionId: null, reason: 'package-created' });
+      // In this transaction, not after it: the request for deltas to the new package exists iff
+      // the package does, whichever process created it (a script that exits at once included).
+      await enqueueAutomaticDeltas(runtime, tx, created);
       // The artifact's upload (artifactStored) is part of this operation: named here, not an entry of its own.
       await audit?.record(tx, { targetId: created.id, details: { cdnFileId: file.id, artifactStored, toVersion: to.version, isDelta: request.isDelta } });
       return created;

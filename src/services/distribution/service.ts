@@ -70,7 +70,6 @@ export class DistributionService extends Service {
   /** Update-check side: the in-memory release state and the updateAvailable feed (built on first use). */
   private releases: { states: ReleaseStates; feed: OfferFeed } | undefined;
   private releasesStarting: Promise<{ states: ReleaseStates; feed: OfferFeed }> | undefined;
-  private fullPackageListener: ((pkg: UpdatePackageRecord) => Promise<unknown>) | undefined;
   /** Told which gated distributions a flush wrote counts for (the rollback domain's health gate). */
   private reportsFlushedListener: ((distributionIds: string[]) => Promise<unknown>) | undefined;
 
@@ -104,21 +103,7 @@ export class DistributionService extends Service {
   async createUpdatePackage(args: CreateUpdatePackageArgs & { actor?: Actor }): Promise<UpdatePackageRecord> {
     const { actor = scriptActor(args.createdBy), ...input } = args;
     const runtime = await this.runtime();
-    const created = await audited(runtime, { operation: 'createUpdatePackage', actor, input }, (audit) => this.packages.createPackage(input, audit));
-    if (!created.isDelta && this.fullPackageListener) {
-      // After the commit and off the caller's path: automatic delta generation must never fail
-      // or slow down the package's creation (it logs its own problems).
-      const listener = this.fullPackageListener;
-      void Promise.resolve()
-        .then(() => listener(created))
-        .catch((error: unknown) => runtime.log.error({ err: error, packageId: created.id }, 'full-package listener failed'));
-    }
-    return created;
-  }
-
-  /** Called (after commit, not awaited) with each full package created: automatic delta generation (services/index.ts). */
-  onFullPackageCreated(listener: (pkg: UpdatePackageRecord) => Promise<unknown>): void {
-    this.fullPackageListener = listener;
+    return audited(runtime, { operation: 'createUpdatePackage', actor, input }, (audit) => this.packages.createPackage(input, audit));
   }
 
   /**
