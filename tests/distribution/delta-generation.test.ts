@@ -22,7 +22,7 @@ import { subscribe, type HttpClient } from '../helpers/client.js';
 import { createVersions, distribute } from '../helpers/distribution.js';
 import { storedObjectPath } from '../helpers/rollback.js';
 import { repoRoot, startTestServer, uniqueId, type TestServer } from '../helpers/server.js';
-import { check } from '../helpers/updateCheck.js';
+import { check, type Offer } from '../helpers/updateCheck.js';
 
 let server: TestServer;
 let admin: HttpClient;
@@ -114,16 +114,24 @@ describe('generateDeltaPackage', () => {
     expect(delta).toMatchObject({ isDelta: true, fromVersion: '1.0.0', deltaFromVersion: '1.0.0', toVersion: '1.1.0', deltaFormat: 'dfd1-gzip', targetChecksum: packages['1.1.0']!.checksum });
     expect(delta.packageSize).toBeLessThan(bytes['1.1.0']!.length * 0.15);
 
-    // Both go out: the full package to everyone below 1.1.0, the delta where it applies.
-    await distribute(admin, { packageId: packages['1.1.0']!.id, strategy: 'IMMEDIATE' });
-    await distribute(admin, { packageId: delta.id, strategy: 'IMMEDIATE' });
+    // Only the full package is distributed: the delta rides on its distribution, offered where it applies.
+    const full = await distribute(admin, { packageId: packages['1.1.0']!.id, strategy: 'IMMEDIATE' });
     const offer = (
-      await user.data<{ checkForUpdates: { toVersion: string; isDelta: boolean; packageId: string; packageUrl: string; checksum: string; deltaFormat: string; targetChecksum: string } | null }>(
-        `query($extensionId: ID) { checkForUpdates(currentVersion: "1.0.0", extensionId: $extensionId) { toVersion isDelta packageId packageUrl checksum deltaFormat targetChecksum } }` as never,
+      await user.data<{ checkForUpdates: { toVersion: string; isDelta: boolean; packageId: string; packageUrl: string; checksum: string; deltaFormat: string; targetChecksum: string; distributionId: string } | null }>(
+        `query($extensionId: ID) { checkForUpdates(currentVersion: "1.0.0", extensionId: $extensionId) { toVersion isDelta packageId packageUrl checksum deltaFormat targetChecksum distributionId } }` as never,
         { extensionId } as never,
       )
     ).checkForUpdates;
-    expect(offer).toMatchObject({ toVersion: '1.1.0', isDelta: true, packageId: delta.id, deltaFormat: 'dfd1-gzip', targetChecksum: packages['1.1.0']!.checksum });
+    expect(offer).toEqual({
+      toVersion: '1.1.0',
+      isDelta: true,
+      packageId: delta.id,
+      packageUrl: delta.packageUrl,
+      checksum: delta.checksum,
+      deltaFormat: 'dfd1-gzip',
+      targetChecksum: packages['1.1.0']!.checksum,
+      distributionId: full.id,
+    });
     expect(await check(user, { currentVersion: '0.0.1', extensionId })).toMatchObject({ isDelta: false, packageId: packages['1.1.0']!.id });
 
     // The client's side: download over HTTP, apply with the package's command, compare.
@@ -225,6 +233,19 @@ describe('automatic mode (DELTA_AUTO_BASES)', () => {
       { from: '1.1.0', targetChecksum: target.checksum },
       { from: '1.3.0', targetChecksum: target.checksum },
     ]);
+    // Distributing the full package is all it takes: clients on those bases are offered their deltas, live too.
+    const ws = await server.ws('user');
+    const feed = await subscribe<{ updateAvailable: Offer }>(
+      ws,
+      'subscription ($e: ID, $v: String!, $c: String) { updateAvailable(extensionId: $e, currentVersion: $v, clientId: $c) { toVersion isDelta deltaFromVersion distributionId targetChecksum } }',
+      { e: extensionId, v: '1.3.0', c: 'live-on-1.3.0' },
+    );
+    const full = await distribute(admin, { packageId: target.id, strategy: 'IMMEDIATE' });
+    const pushed = (await feed.next(20_000)).data!.updateAvailable;
+    feed.close();
+    expect(pushed).toMatchObject({ toVersion: '2.0.0', isDelta: true, deltaFromVersion: '1.3.0', distributionId: full.id, targetChecksum: target.checksum });
+    expect(await check(user, { currentVersion: '1.1.0', extensionId })).toMatchObject({ toVersion: '2.0.0', isDelta: true, deltaFromVersion: '1.1.0', distributionId: full.id });
+    expect(await check(user, { currentVersion: '1.2.0', extensionId })).toMatchObject({ toVersion: '2.0.0', isDelta: false, packageId: target.id });
   }, 120_000);
 });
 

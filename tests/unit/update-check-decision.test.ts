@@ -39,6 +39,7 @@ function release(toVersion: string, overrides: Partial<LiveRelease> = {}): LiveR
     packageSize: 1000 + sequence,
     checksum: 'c'.repeat(64),
     releaseNotes: `notes of ${toVersion}`,
+    deltas: null,
     ...overrides,
   };
 }
@@ -132,6 +133,57 @@ describe('the offer', () => {
     // Same precedence as the base (build metadata ignored) still applies.
     expect(check(s, '1.0.0+build.7')).toMatchObject({ isDelta: true, fromVersion: '1.0.0+build.7' });
     expect(check(state([delta('2.0.0', '1.0.0')]), '1.2.0')).toBeNull();
+  });
+});
+
+describe('deltas riding on the full package\'s distribution', () => {
+  /** A full release of `toVersion` carrying deltas (not distributed themselves) from `bases`. */
+  function fullWithDeltas(toVersion: string, bases: string[], overrides: Partial<LiveRelease> = {}): LiveRelease {
+    const full = release(toVersion, overrides);
+    const deltas = new Map<string, LiveRelease>();
+    for (const base of bases) {
+      const parsed = parseVersion(base);
+      deltas.set(parsed.sortKey, { ...full, deltas: null, packageId: `delta-${base}-${toVersion}`, packageUrl: `https://cdn.test/${base}-${toVersion}.dfd`, packageSize: 77, checksum: 'd'.repeat(64), isDelta: true, baseSortKey: parsed.sortKey, deltaFromVersion: base, deltaFormat: 'dfd1-zip', targetChecksum: full.checksum });
+    }
+    return { ...full, deltas };
+  }
+
+  it('offers a client on a base the delta, under the full package\'s distribution; other versions get the full package', () => {
+    const full = fullWithDeltas('2.0.0', ['1.0.0', '1.5.0']);
+    const s = state([full]);
+    expect(check(s, '1.0.0')).toEqual({
+      fromVersion: '1.0.0',
+      toVersion: '2.0.0',
+      packageId: 'delta-1.0.0-2.0.0',
+      packageUrl: 'https://cdn.test/1.0.0-2.0.0.dfd',
+      packageSize: 77,
+      checksum: 'd'.repeat(64),
+      isDelta: true,
+      deltaFromVersion: '1.0.0',
+      deltaFormat: 'dfd1-zip',
+      targetChecksum: full.checksum,
+      isRollback: false,
+      mandatory: false,
+      releaseNotes: 'notes of 2.0.0',
+      distributionId: full.distributionId,
+    });
+    expect(check(s, '1.5.0')).toMatchObject({ packageId: 'delta-1.5.0-2.0.0', distributionId: full.distributionId });
+    expect(check(s, '1.2.0')).toMatchObject({ packageId: full.packageId, isDelta: false, deltaFromVersion: null });
+  });
+
+  it('follows the full package\'s rollout and mandatory flag', () => {
+    const full = fullWithDeltas('2.0.0', ['1.0.0'], { percentage: 40, mandatory: true });
+    const s = state([full]);
+    expect(check(s, '1.0.0', { clientId: clientFor(full.salt, 40, true) })).toMatchObject({ packageId: 'delta-1.0.0-2.0.0', mandatory: true });
+    expect(check(s, '1.0.0', { clientId: clientFor(full.salt, 40, false) })).toBeNull();
+    expect(check(s, '1.0.0')).toBeNull();
+  });
+
+  it('is not offered when a higher release is the offer, and a delta distributed on its own still comes first', () => {
+    const s = state([fullWithDeltas('2.0.0', ['1.0.0']), release('3.0.0')]);
+    expect(check(s, '1.0.0')).toMatchObject({ toVersion: '3.0.0', isDelta: false });
+    const own = delta('2.0.0', '1.0.0');
+    expect(check(state([fullWithDeltas('2.0.0', ['1.0.0']), own]), '1.0.0')).toMatchObject({ packageId: own.packageId });
   });
 });
 

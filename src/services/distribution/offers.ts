@@ -4,7 +4,7 @@ import type { EventBus } from '../../events/eventBus.js';
 import { EventStream } from '../../events/stream.js';
 import type { Owner } from '../owner.js';
 import { ownerKey, type ReleaseState, type ReleaseStates } from './releaseState.js';
-import { checkUpdate, type UpdateCheckQuery, type UpdateInfo } from './updateCheck.js';
+import { chooseRelease, toUpdateInfo, type UpdateCheckQuery, type UpdateInfo } from './updateCheck.js';
 
 /**
  * `updateAvailable`: per subscriber, the current offer first (if any), then each NEW offer —
@@ -108,16 +108,16 @@ export class OfferFeed {
 
   /** The offer to push to this subscriber from `state`, if it is new to it; records it as told. */
   private tell(subscriber: Subscriber, state: ReleaseState): UpdateInfo | undefined {
-    const offer = checkUpdate(state, subscriber.query, subscriber.fromVersion);
-    if (!offer) return undefined;
+    const choice = chooseRelease(state, subscriber.query);
+    if (!choice) return undefined;
+    const offer = toUpdateInfo(state, choice.release, choice.mandatory, subscriber.fromVersion, choice.rollback);
     if (offer.isRollback) {
       if (subscriber.toldRollbacks.has(offer.packageId)) return undefined;
       subscriber.toldRollbacks.add(offer.packageId);
       return offer;
     }
-    const release = state.releases.find((candidate) => candidate.packageId === offer.packageId)!;
-    if (subscriber.toldUpTo !== undefined && release.toSortKey <= subscriber.toldUpTo) return undefined;
-    subscriber.toldUpTo = release.toSortKey;
+    if (subscriber.toldUpTo !== undefined && choice.release.toSortKey <= subscriber.toldUpTo) return undefined;
+    subscriber.toldUpTo = choice.release.toSortKey;
     return offer;
   }
 

@@ -52,6 +52,13 @@ export interface LiveRelease {
   checksum: string;
   /** The package's notes, else the target version's. */
   releaseNotes: string | null;
+  /**
+   * For a full package: the delta packages to the same target that rebuild exactly this
+   * package (their targetChecksum is its checksum), by base precedence key. They ride on this
+   * distribution — same rollout, mandatory flag and distribution id — so a client on a base is
+   * offered its delta without the delta being distributed on its own. Null when there are none.
+   */
+  deltas: ReadonlyMap<string, LiveRelease> | null;
 }
 
 /** A loaded owner: immutable; replaced (never mutated) when something changes. */
@@ -102,6 +109,14 @@ interface ReleaseRow {
   toPrerelease: string | null;
   toDeprecated: boolean;
   baseSortKey: string | null;
+  /** A delta riding on this full package's distribution (null columns when there is none: left join). */
+  ridingDeltaId: string | null;
+  ridingDeltaUrl: string | null;
+  ridingDeltaSize: number | string | null;
+  ridingDeltaChecksum: string | null;
+  ridingDeltaFrom: string | null;
+  ridingDeltaFormat: string | null;
+  ridingDeltaBaseSortKey: string | null;
 }
 
 interface Entry {
@@ -216,6 +231,8 @@ export class ReleaseStates {
     const { db } = this.options;
     const target = aliasedTable(versions, 'target');
     const base = aliasedTable(versions, 'base');
+    const riding = aliasedTable(updatePackages, 'riding_delta');
+    const ridingBase = aliasedTable(versions, 'riding_delta_base');
     const ownerOf = (columns: { extensionId: PgColumn; productId: PgColumn }): SQL | undefined =>
       and(
         owner.extensionId === null ? undefined : eq(columns.extensionId, owner.extensionId),
@@ -246,11 +263,25 @@ export class ReleaseStates {
           toPrerelease: target.prerelease,
           toDeprecated: target.isDeprecated,
           baseSortKey: base.sortKey,
+          ridingDeltaId: riding.id,
+          ridingDeltaUrl: riding.packageUrl,
+          ridingDeltaSize: riding.packageSize,
+          ridingDeltaChecksum: riding.checksum,
+          ridingDeltaFrom: riding.deltaFromVersion,
+          ridingDeltaFormat: riding.deltaFormat,
+          ridingDeltaBaseSortKey: ridingBase.sortKey,
         })
         .from(distributions)
         .innerJoin(updatePackages, eq(updatePackages.id, distributions.packageId))
         .innerJoin(target, eq(target.id, updatePackages.toVersionId))
         .leftJoin(base, eq(base.id, updatePackages.fromVersionId))
+        // One row per delta that rebuilds this full package exactly (same target, its checksum as
+        // the delta's target): the deltas riding on the full package's distribution.
+        .leftJoin(
+          riding,
+          and(eq(updatePackages.isDelta, false), eq(riding.isDelta, true), eq(riding.toVersionId, updatePackages.toVersionId), eq(riding.targetChecksum, updatePackages.checksum)),
+        )
+        .leftJoin(ridingBase, eq(ridingBase.id, riding.fromVersionId))
         .where(and(inArray(distributions.status, [...LIVE_STATUSES]), ownerOf(distributions))),
       db
         .selectDistinct({ sortKey: versions.sortKey })
@@ -266,28 +297,28 @@ export class ReleaseStates {
           ),
         ),
     ])) as [ReleaseRow[], { sortKey: string }[]];
-    const releases: LiveRelease[] = rows.map((row) => ({
-      distributionId: row.distributionId,
-      packageId: row.packageId,
-      percentage: row.status === 'COMPLETED' ? 100 : Number(row.percentage),
-      salt: row.salt,
-      mandatory: row.mandatory,
-      isRollback: row.isRollback,
-      toVersion: row.toVersion,
-      toVersionId: row.toVersionId,
-      toSortKey: row.toSortKey,
-      toPrerelease: row.toPrerelease !== null,
-      toDeprecated: row.toDeprecated,
-      isDelta: row.isDelta,
-      baseSortKey: row.baseSortKey,
-      deltaFromVersion: row.deltaFromVersion,
-      deltaFormat: row.deltaFormat,
-      targetChecksum: row.targetChecksum,
-      packageUrl: row.packageUrl,
-      packageSize: Number(row.packageSize),
-      checksum: row.checksum,
-      releaseNotes: row.releaseNotes,
-    }));
+    const byDistribution = new Map<string, LoadingRelease>();
+    for (const row of rows) {
+      let release = byDistribution.get(row.distributionId);
+      if (!release) byDistribution.set(row.distributionId, (release = toLiveRelease(row)));
+      if (row.ridingDeltaId !== null && row.ridingDeltaBaseSortKey !== null) {
+        release.deltas ??= new Map();
+        release.deltas.set(row.ridingDeltaBaseSortKey, {
+          ...release,
+          deltas: null,
+          packageId: row.ridingDeltaId,
+          packageUrl: row.ridingDeltaUrl!,
+          packageSize: Number(row.ridingDeltaSize),
+          checksum: row.ridingDeltaChecksum!,
+          isDelta: true,
+          baseSortKey: row.ridingDeltaBaseSortKey,
+          deltaFromVersion: row.ridingDeltaFrom,
+          deltaFormat: row.ridingDeltaFormat,
+          targetChecksum: release.checksum,
+        });
+      }
+    }
+    const releases: LiveRelease[] = [...byDistribution.values()];
     // Highest target first; at the same target a delta (preferred where it applies) first.
     releases.sort((a, b) => (a.toSortKey === b.toSortKey ? Number(b.isDelta) - Number(a.isDelta) : a.toSortKey < b.toSortKey ? 1 : -1));
     return {
@@ -299,4 +330,33 @@ export class ReleaseStates {
       memo: new Map(),
     };
   }
+}
+
+/** A live release as the load builds it (its riding deltas still being added). */
+type LoadingRelease = LiveRelease & { deltas: Map<string, LiveRelease> | null };
+
+function toLiveRelease(row: ReleaseRow): LoadingRelease {
+  return {
+    distributionId: row.distributionId,
+    packageId: row.packageId,
+    percentage: row.status === 'COMPLETED' ? 100 : Number(row.percentage),
+    salt: row.salt,
+    mandatory: row.mandatory,
+    isRollback: row.isRollback,
+    toVersion: row.toVersion,
+    toVersionId: row.toVersionId,
+    toSortKey: row.toSortKey,
+    toPrerelease: row.toPrerelease !== null,
+    toDeprecated: row.toDeprecated,
+    isDelta: row.isDelta,
+    baseSortKey: row.baseSortKey,
+    deltaFromVersion: row.deltaFromVersion,
+    deltaFormat: row.deltaFormat,
+    targetChecksum: row.targetChecksum,
+    packageUrl: row.packageUrl,
+    packageSize: Number(row.packageSize),
+    checksum: row.checksum,
+    releaseNotes: row.releaseNotes,
+    deltas: null,
+  };
 }

@@ -10,7 +10,8 @@ import type { LiveRelease, ReleaseState } from './releaseState.js';
  * - The offer is the highest live (ACTIVE/COMPLETED), non-deprecated version above the
  *   client's that this client is eligible for.
  * - A delta applies only on its base version (same precedence) and is preferred there; a full
- *   package applies to any lower version.
+ *   package applies to any lower version. A delta is offered under its own distribution, or —
+ *   when it rebuilds the full package exactly — under the full package's (it rides on it).
  * - Prereleases are offered only with `includePrerelease`.
  * - Gradual eligibility: `rolloutBucket(salt, clientId) < percentage × 100`. Without a
  *   clientId only fully rolled-out releases (100 %: IMMEDIATE, COMPLETED, a started
@@ -106,7 +107,9 @@ export function chooseRelease(state: ReleaseState, query: UpdateCheckQuery): { r
   for (const release of state.releases) {
     if (release.toSortKey <= currentKey) break;
     if (!applies(release, query)) continue;
-    return { release, mandatory: mandatoryUpTo(state, currentKey, release.toSortKey), rollback: false };
+    // A delta riding on this full package's distribution, when the client is on its base.
+    const offered = release.deltas?.get(currentKey) ?? release;
+    return { release: offered, mandatory: mandatoryUpTo(state, currentKey, release.toSortKey), rollback: false };
   }
   if (!state.withdrawn.has(currentKey)) return undefined;
   for (const release of state.releases) {
