@@ -77,6 +77,13 @@ export interface Config {
      * at least one install (DELTA_AUTO_BASES, default 3; 0 turns it off).
      */
     autoBases: number;
+    /**
+     * A generation that failed for a reason that may pass (reading or storing a package) is
+     * asked for again this many times (DELTA_RETRIES, default 2, at most 10; 0 turns it off)…
+     */
+    retries: number;
+    /** …the first after this delay, each next one 4× later (DELTA_RETRY_DELAY, default 60 s). */
+    retryDelayMs: number;
   };
   /** Background job engine (pg-boss; see docs/jobs.md). */
   jobs: {
@@ -311,6 +318,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     autoBases = Number(autoBasesText);
     if (!/^\d+$/.test(autoBasesText) || autoBases > 20) bad('DELTA_AUTO_BASES', autoBasesText, 'expected a whole number from 0 to 20');
   }
+  let deltaRetries = 2;
+  const deltaRetriesText = text('DELTA_RETRIES');
+  if (deltaRetriesText !== undefined) {
+    deltaRetries = Number(deltaRetriesText);
+    if (!/^\d+$/.test(deltaRetriesText) || deltaRetries > 10) bad('DELTA_RETRIES', deltaRetriesText, 'expected a whole number from 0 to 10');
+  }
+  const deltaRetryDelayMs = duration('DELTA_RETRY_DELAY', 60_000, 100);
   const distribution = {
     reportFlushMs: duration('DISTRIBUTION_REPORT_FLUSH_INTERVAL', 5_000, 50),
     healthGateSweepMs: duration('HEALTH_GATE_SWEEP_INTERVAL', 60_000, 100),
@@ -357,7 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cdnJobs,
     jobs,
     distribution,
-    delta: { autoBases },
+    delta: { autoBases, retries: deltaRetries, retryDelayMs: deltaRetryDelayMs },
     rollback,
     s3: {
       endpoint: s3Endpoint,

@@ -1,4 +1,4 @@
-import type { DeltaAutoJob, DeltaGenerationJob } from '../services/delta/jobs.js';
+import type { DeltaAutoJob, DeltaGenerationJob, DeltaRetryJob } from '../services/delta/jobs.js';
 import type { GoLiveJob, RampStepJob } from '../services/distribution/jobs.js';
 
 /**
@@ -24,6 +24,8 @@ export interface QueuePayloads {
   'delta.generate': DeltaGenerationJob;
   /** Asks for deltas to a new full package from the most-installed earlier versions (DELTA_AUTO_BASES); sent in the package's transaction, keyed by its id. */
   'delta.auto': DeltaAutoJob;
+  /** Asks again for a delta whose generation failed for a reason that may pass (DELTA_RETRIES); sent, delayed, with the FAILED mark. */
+  'delta.retry': DeltaRetryJob;
 
   /** Test-only (registered when JOBS_TEST_QUEUES=1): logs its start and end, sleeps in between. */
   'test.record': { marker: string; sleepMs?: number; sentAt?: number };

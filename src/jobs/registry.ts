@@ -39,6 +39,7 @@ const QUEUES: AnyQueueDefinition[] = [
   { queue: 'delta.generate', options: { expireInSeconds: 900, retryLimit: 2, retryDelaySeconds: 5 }, handle: ({ services }, data) => services.delta.runGenerationJob(data) },
   // Only requests generations (short transactions); a repeat joins or skips what the first run started.
   { queue: 'delta.auto', options: { expireInSeconds: 120, retryLimit: 10, retryDelaySeconds: 5 }, handle: ({ services }, data) => services.delta.runAutomaticJob(data).then(() => undefined) },
+  { queue: 'delta.retry', options: { expireInSeconds: 120, retryLimit: 10, retryDelaySeconds: 5 }, handle: ({ services }, data) => services.delta.runRetryJob(data).then(() => undefined) },
 ];
 
 /**

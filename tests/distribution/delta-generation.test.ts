@@ -31,7 +31,8 @@ let tmp: string;
 
 beforeAll(async () => {
   // Automatic mode from 2 bases (the default is 3): only the last describe reports installs.
-  server = await startTestServer({ DELTA_AUTO_BASES: '2' });
+  // Failed generations are not asked for again here (DELTA_RETRIES=0): delta-retry.test.ts covers that.
+  server = await startTestServer({ DELTA_AUTO_BASES: '2', DELTA_RETRIES: '0' });
   admin = await server.client('admin');
   user = await server.client('user');
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'dfd-delta-e2e-'));

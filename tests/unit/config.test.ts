@@ -205,4 +205,12 @@ describe('health gate settings (issue 8.6)', () => {
     expect(load({ DELTA_AUTO_BASES: '20' }).delta.autoBases).toBe(20);
     for (const bad of ['21', '-1', 'two', '1.5']) expect(problemsOf({ DELTA_AUTO_BASES: bad })[0]).toMatch(/^DELTA_AUTO_BASES=.* is invalid: expected a whole number from 0 to 20/);
   });
+
+  it('DELTA_RETRIES: 2 by default, 0 turns retries off, at most 10; DELTA_RETRY_DELAY: 60 s by default, at least 100 ms', () => {
+    expect(load().delta).toMatchObject({ retries: 2, retryDelayMs: 60_000 });
+    expect(load({ DELTA_RETRIES: '0', DELTA_RETRY_DELAY: '2s' }).delta).toMatchObject({ retries: 0, retryDelayMs: 2_000 });
+    expect(load({ DELTA_RETRIES: '10' }).delta.retries).toBe(10);
+    for (const bad of ['11', '-1', 'two', '1.5']) expect(problemsOf({ DELTA_RETRIES: bad })[0]).toMatch(/^DELTA_RETRIES=.* is invalid: expected a whole number from 0 to 10/);
+    expect(problemsOf({ DELTA_RETRY_DELAY: '10ms' })[0]).toMatch(/^DELTA_RETRY_DELAY="10ms" is invalid/);
+  });
 });

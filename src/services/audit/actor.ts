@@ -41,6 +41,8 @@ export const SYSTEM_ACTORS = {
   healthGate: systemActor('health-gate'),
   /** Asks for deltas to a new full package from the most-installed earlier versions (`generateDeltaPackage`, DELTA_AUTO_BASES). */
   deltaAuto: systemActor('delta-auto'),
+  /** Asks again for a delta whose generation failed for a reason that may pass (`generateDeltaPackage`, DELTA_RETRIES). */
+  deltaRetry: systemActor('delta-retry'),
 } as const satisfies Record<string, Actor>;
 
 const SYSTEM_ID = /^system:[a-z0-9]+(?:-[a-z0-9]+)*$/;

@@ -15,6 +15,13 @@ export interface DeltaAutoJob {
 
 export const DELTA_AUTO_QUEUE = 'delta.auto' as const;
 
+/** A failed generation asked for again (DELTA_RETRIES): keyed by the failed generation's id, sent when it is marked FAILED. */
+export interface DeltaRetryJob {
+  failedGenerationId: string;
+}
+
+export const DELTA_RETRY_QUEUE = 'delta.retry' as const;
+
 /**
  * Automatic mode, step 1, inside the transaction that records a full package: enqueues the
  * package's `delta.auto` job (keyed by its id; DeltaService.runAutomaticJob is step 2). Nothing

@@ -1,7 +1,7 @@
 import type { DbExecutor } from '../../db/client.js';
 import { scriptActor, SYSTEM_ACTORS, type Actor } from '../audit/actor.js';
 import { audited, type AuditRecorder } from '../audit/trail.js';
-import { generateDeltaOffThread, workerScript, type GeneratedDelta } from '../../delta/index.js';
+import { DeltaError, generateDeltaOffThread, workerScript, type GeneratedDelta } from '../../delta/index.js';
 import type { EventStream } from '../../events/stream.js';
 import type { CdnIntegrationService } from '../cdn/service.js';
 import type { DistributionService } from '../distribution/service.js';
@@ -12,7 +12,7 @@ import { Service, type RuntimeSource, type ServiceRuntime } from '../runtime.js'
 import { parseVersion } from '../versions/semverOrder.js';
 import { lockVersionsByPrecedence, selectPackagesByIds, type UpdatePackageRecord } from '../distribution/store.js';
 import { deltaFileName, readArtifact, stageDelta } from './artifacts.js';
-import { DELTA_GENERATION_QUEUE, deltaGenerationKey, type DeltaAutoJob, type DeltaGenerationJob } from './jobs.js';
+import { DELTA_GENERATION_QUEUE, DELTA_RETRY_QUEUE, deltaGenerationKey, type DeltaAutoJob, type DeltaGenerationJob, type DeltaRetryJob } from './jobs.js';
 import * as store from './store.js';
 import type { DeltaGenerationRecord } from './store.js';
 
@@ -204,7 +204,7 @@ export class DeltaService extends Service {
       const owner: Owner = { extensionId: claimed.extensionId, productId: claimed.productId };
       const [basePackage, targetPackage] = await this.fullPackages(runtime, claimed);
       for (const pkg of [basePackage, targetPackage]) {
-        if (pkg.packageSize > MAX_DELTA_PACKAGE_BYTES) throw new Error(`the full package of ${pkg.toVersion} has ${pkg.packageSize} bytes, above the ${MAX_DELTA_PACKAGE_BYTES}-byte limit for delta generation`);
+        if (pkg.packageSize > MAX_DELTA_PACKAGE_BYTES) throw new LastingFailure(`the full package of ${pkg.toVersion} has ${pkg.packageSize} bytes, above the ${MAX_DELTA_PACKAGE_BYTES}-byte limit for delta generation`);
       }
       const base = await this.read(runtime, basePackage, claimed.fromVersion);
       await tracker.report(5);
@@ -223,12 +223,44 @@ export class DeltaService extends Service {
       });
     } catch (error) {
       await tracker.flush();
-      const message = `${step} failed: ${(error as Error).message}`;
-      runtime.log.warn({ generationId, err: error }, 'delta generation failed');
+      const { retries, retryDelayMs } = runtime.config.delta;
+      // Retried with the failure marked, in its transaction: a crash cannot lose the retry.
+      const retryAt = mayPass(error) && claimed.attempt <= retries ? new Date(Date.now() + retryDelayMs * 4 ** (claimed.attempt - 1)) : null;
+      const retryNote = retryAt ? `; asked for again automatically at ${retryAt.toISOString()} (attempt ${claimed.attempt + 1} of ${retries + 1})` : '';
+      const message = `${step} failed: ${(error as Error).message}`.slice(0, 1800) + retryNote;
+      runtime.log.warn({ generationId, err: error, attempt: claimed.attempt, retryAt }, 'delta generation failed');
       await runtime.db.transaction(async (tx) => {
-        const row = await store.updateGenerationIf(tx, { id: generationId, from: ['RUNNING'], set: { status: 'FAILED', error: message.slice(0, 2000), finishedAt: new Date() } });
-        if (row) await this.publish(runtime, tx, row);
+        const row = await store.updateGenerationIf(tx, { id: generationId, from: ['RUNNING'], set: { status: 'FAILED', error: message, finishedAt: new Date() } });
+        if (!row) return;
+        if (retryAt) await runtime.jobs.send(DELTA_RETRY_QUEUE, { failedGenerationId: generationId }, { key: generationId, startAfter: retryAt, tx });
+        await this.publish(runtime, tx, row);
       });
+    }
+  }
+
+  /**
+   * Job handler of `delta.retry`: asks again, as `system:delta-retry`, for the pair whose
+   * generation failed (a new attempt). Nothing when the delta exists by now or a version or full
+   * package is gone; a generation of the pair already running is joined.
+   */
+  async runRetryJob({ failedGenerationId }: DeltaRetryJob): Promise<DeltaGenerationRecord | null> {
+    const failed = await this.getGeneration({ id: failedGenerationId });
+    if (!failed) return null;
+    // Made meanwhile (an admin asked again): nothing to do, and no refused request in the audit trail.
+    const { db } = await this.runtime();
+    if (await store.selectDeltaPackage(db, { fromVersionId: failed.fromVersionId, toVersionId: failed.toVersionId })) return null;
+    try {
+      return await this.requestGeneration({
+        extensionId: failed.extensionId,
+        productId: failed.productId,
+        fromVersion: failed.fromVersion,
+        toVersion: failed.toVersion,
+        createdBy: failed.createdBy,
+        actor: SYSTEM_ACTORS.deltaRetry,
+      });
+    } catch (error) {
+      if (error instanceof DomainError && (error.code === ErrorCode.CONFLICT || error.code === ErrorCode.NOT_FOUND)) return null;
+      throw error;
     }
   }
 
@@ -238,13 +270,13 @@ export class DeltaService extends Service {
     const rows = await store.selectFullPackages(runtime.db, [generation.fromVersionId, generation.toVersionId]);
     const base = rows.find((row) => row.toVersionId === generation.fromVersionId);
     const target = rows.find((row) => row.toVersionId === generation.toVersionId);
-    if (!base) throw new Error(`version ${generation.fromVersion} has no full package any more`);
-    if (!target) throw new Error(`version ${generation.toVersion} has no full package any more`);
+    if (!base) throw new LastingFailure(`version ${generation.fromVersion} has no full package any more`);
+    if (!target) throw new LastingFailure(`version ${generation.toVersion} has no full package any more`);
     return [base, target];
   }
 
   private async read(runtime: ServiceRuntime, pkg: UpdatePackageRecord, version: string): Promise<Buffer> {
-    if (!pkg.cdnFileId) throw new Error(`the full package of ${version} (id ${pkg.id}) has no CDN file`);
+    if (!pkg.cdnFileId) throw new LastingFailure(`the full package of ${version} (id ${pkg.id}) has no CDN file`);
     try {
       return await readArtifact({ cdn: this.options.cdn, cdnFileId: pkg.cdnFileId, checksum: pkg.checksum, maxBytes: runtime.config.maxFileSize });
     } catch (error) {
@@ -306,4 +338,17 @@ export class DeltaService extends Service {
   private publish(runtime: ServiceRuntime, tx: DbExecutor, generation: DeltaGenerationRecord): Promise<void> {
     return runtime.events.publish('DELTA_GENERATION_CHANGED', { generation }, { tx });
   }
+}
+
+/** A generation failure that asking again cannot fix (a limit, a package that is gone). */
+class LastingFailure extends Error {}
+
+/**
+ * Whether a failure may pass, so the pair is asked for again (DELTA_RETRIES): reading or
+ * storing a package (storage down, bytes damaged then repaired, a database blip). Not the
+ * delta library's refusals (DeltaError: limits, formats — the same packages fail the same way)
+ * nor a LastingFailure.
+ */
+export function mayPass(error: unknown): boolean {
+  return !(error instanceof DeltaError) && !(error instanceof LastingFailure);
 }
