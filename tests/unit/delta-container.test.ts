@@ -2,23 +2,15 @@ import crypto from 'node:crypto';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { deltaRefusal } from '../helpers/deltaRefusal.js';
 import { decodeContainer, HEADER_BYTES, MAGIC } from '../../src/delta/container.js';
-import { DeltaError, generateDelta, inspectDelta, type DeltaErrorCode } from '../../src/delta/index.js';
+import { generateDelta, inspectDelta } from '../../src/delta/index.js';
 
 /**
  * The container's own checks, each reached on its own: a forged header is re-sealed with a valid
  * checksum so that the check under test — not the checksum — is what refuses it.
  */
 
-function refusal(run: () => unknown): { code: DeltaErrorCode; message: string } {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DeltaError);
-    return { code: (error as DeltaError).code, message: (error as DeltaError).message };
-  }
-  throw new Error('expected a DeltaError');
-}
 
 /** The checksum (sha256 of bytes 0–143 and the sections) written back at bytes 144–175. */
 function reseal(delta: Buffer): Buffer {
@@ -53,23 +45,23 @@ describe('the delta container', () => {
 
   it('refuses what does not start with the delta header, short or long, as NOT_A_DELTA', () => {
     const message = 'This file is not a Dev Forge delta (its first bytes are not the delta header)';
-    expect(refusal(() => decodeContainer(MAGIC.subarray(0, 7)))).toEqual({ code: 'NOT_A_DELTA', message });
-    expect(refusal(() => decodeContainer(Buffer.alloc(400, 7)))).toEqual({ code: 'NOT_A_DELTA', message });
+    expect(deltaRefusal(() => decodeContainer(MAGIC.subarray(0, 7)))).toEqual({ code: 'NOT_A_DELTA', message });
+    expect(deltaRefusal(() => decodeContainer(Buffer.alloc(400, 7)))).toEqual({ code: 'NOT_A_DELTA', message });
   });
 
   it('refuses a file cut inside its header, and one cut inside its sections, saying how much is there', () => {
-    expect(refusal(() => decodeContainer(delta.subarray(0, HEADER_BYTES - 1)))).toEqual({
+    expect(deltaRefusal(() => decodeContainer(delta.subarray(0, HEADER_BYTES - 1)))).toEqual({
       code: 'TRUNCATED',
       message: `The delta is truncated: ${HEADER_BYTES - 1} bytes, not even its ${HEADER_BYTES}-byte header. Download it again`,
     });
-    expect(refusal(() => decodeContainer(delta.subarray(0, delta.length - 1)))).toEqual({
+    expect(deltaRefusal(() => decodeContainer(delta.subarray(0, delta.length - 1)))).toEqual({
       code: 'TRUNCATED',
       message: `The delta is truncated: ${delta.length - 1} of ${delta.length} bytes. Download it again`,
     });
   });
 
   it('refuses bytes past its end, naming how many', () => {
-    expect(refusal(() => decodeContainer(Buffer.concat([delta, Buffer.from([1, 2, 3])])))).toEqual({
+    expect(deltaRefusal(() => decodeContainer(Buffer.concat([delta, Buffer.from([1, 2, 3])])))).toEqual({
       code: 'CORRUPT',
       message: 'The delta is corrupted: it has 3 bytes past its end. Download it again',
     });
@@ -78,7 +70,7 @@ describe('the delta container', () => {
   it('refuses a container version it does not know, naming both versions', () => {
     const v2 = Buffer.from(delta);
     v2.writeUInt16LE(2, 8);
-    expect(refusal(() => decodeContainer(v2))).toEqual({
+    expect(deltaRefusal(() => decodeContainer(v2))).toEqual({
       code: 'UNSUPPORTED_VERSION',
       message: 'The delta uses container version 2; this code reads version 1. Update dev-forge-distribution',
     });
@@ -87,7 +79,7 @@ describe('the delta container', () => {
   it('refuses a header whose checksum does not match', () => {
     const flipped = Buffer.from(delta);
     flipped[20]! ^= 0xff; // inside the base sha256
-    expect(refusal(() => decodeContainer(flipped))).toEqual({ code: 'CORRUPT', message: 'The delta is corrupted: its checksum does not match its bytes. Download it again' });
+    expect(deltaRefusal(() => decodeContainer(flipped))).toEqual({ code: 'CORRUPT', message: 'The delta is corrupted: its checksum does not match its bytes. Download it again' });
   });
 
   it('refuses an unknown format or base view even with a valid checksum', () => {
@@ -96,7 +88,7 @@ describe('the delta container', () => {
     const unknownView = Buffer.from(delta);
     unknownView[11] = 7;
     for (const forged of [unknownFormat, unknownView]) {
-      expect(refusal(() => decodeContainer(reseal(forged)))).toEqual({ code: 'CORRUPT', message: 'The delta is corrupted: it names an unknown format. Download it again' });
+      expect(deltaRefusal(() => decodeContainer(reseal(forged)))).toEqual({ code: 'CORRUPT', message: 'The delta is corrupted: it names an unknown format. Download it again' });
     }
     expect(inspectDelta(reseal(Buffer.from(delta))).format).toBe(inspectDelta(delta).format);
   });
@@ -112,7 +104,7 @@ describe('the delta container', () => {
     for (const [offset, field] of fields) {
       const huge = Buffer.from(delta);
       huge.writeBigUInt64LE(BigInt(Number.MAX_SAFE_INTEGER) + 1n, offset);
-      expect(refusal(() => decodeContainer(reseal(huge)))).toEqual({ code: 'CORRUPT', message: `The delta is corrupted: its ${field} is impossibly large. Download it again` });
+      expect(deltaRefusal(() => decodeContainer(reseal(huge)))).toEqual({ code: 'CORRUPT', message: `The delta is corrupted: its ${field} is impossibly large. Download it again` });
     }
     const largest = Buffer.from(delta);
     largest.writeBigUInt64LE(BigInt(Number.MAX_SAFE_INTEGER), 80);

@@ -4,17 +4,9 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 
 import { applyDelta, DeltaError, generateDelta, type DeltaErrorCode } from '../../src/delta/index.js';
+import { deltaRefusal } from '../helpers/deltaRefusal.js';
 import { makeGzip, makeTar, makeZip, sourceText } from '../helpers/archives.js';
 
-function refusal(run: () => unknown): { code: DeltaErrorCode; message: string } {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DeltaError);
-    return { code: (error as DeltaError).code, message: (error as DeltaError).message };
-  }
-  throw new Error('expected a DeltaError');
-}
 
 async function refusalOf(promise: Promise<unknown>): Promise<{ code: DeltaErrorCode; message: string }> {
   const error = await promise.then(
@@ -40,30 +32,30 @@ describe('refusing bad deltas', () => {
     for (const position of [20, 100, 170, Math.floor(delta.length / 2), delta.length - 1]) {
       const damaged = Buffer.from(delta);
       damaged[position]! ^= 0x40;
-      expect(refusal(() => applyDelta(base, damaged)).code).toBe('CORRUPT');
+      expect(deltaRefusal(() => applyDelta(base, damaged)).code).toBe('CORRUPT');
     }
   });
 
   it('refuses a truncated delta as TRUNCATED, saying how much is missing', async () => {
     const { delta } = await generateDelta(base, target);
-    const refused = refusal(() => applyDelta(base, delta.subarray(0, delta.length - 10)));
+    const refused = deltaRefusal(() => applyDelta(base, delta.subarray(0, delta.length - 10)));
     expect(refused).toEqual({ code: 'TRUNCATED', message: `The delta is truncated: ${delta.length - 10} of ${delta.length} bytes. Download it again` });
-    expect(refusal(() => applyDelta(base, delta.subarray(0, 100))).code).toBe('TRUNCATED');
+    expect(deltaRefusal(() => applyDelta(base, delta.subarray(0, 100))).code).toBe('TRUNCATED');
   });
 
   it('refuses the wrong base as WRONG_BASE, naming the expected sha256', async () => {
     const generated = await generateDelta(base, target);
-    const refused = refusal(() => applyDelta(target, generated.delta));
+    const refused = deltaRefusal(() => applyDelta(target, generated.delta));
     expect(refused.code).toBe('WRONG_BASE');
     expect(refused.message).toContain(generated.baseSha256);
   });
 
   it('refuses what is not a delta, and a container version it does not know', async () => {
-    expect(refusal(() => applyDelta(base, target)).code).toBe('NOT_A_DELTA');
+    expect(deltaRefusal(() => applyDelta(base, target)).code).toBe('NOT_A_DELTA');
     const { delta } = await generateDelta(base, target);
     const future = Buffer.from(delta);
     future.writeUInt16LE(2, 8);
-    expect(refusal(() => applyDelta(base, future))).toMatchObject({ code: 'UNSUPPORTED_VERSION' });
+    expect(deltaRefusal(() => applyDelta(base, future))).toMatchObject({ code: 'UNSUPPORTED_VERSION' });
   });
 });
 
@@ -106,8 +98,8 @@ describe('archive limits', () => {
     const tgz = (version: number) => makeGzip(makeTar([{ name: 'package/index.js', content: sourceText(7, 2000 + version) }]));
     const { delta, formatName } = await generateDelta(tgz(0), tgz(1));
     expect(formatName).toBe('dfd1-gzip');
-    expect(refusal(() => applyDelta(tgz(0), delta, { limits: { maxUncompressedBytes: 1000 } })).code).toBe('LIMIT_EXCEEDED');
-    expect(refusal(() => applyDelta(tgz(0), delta, { limits: { maxTargetBytes: 1000 } })).code).toBe('LIMIT_EXCEEDED');
+    expect(deltaRefusal(() => applyDelta(tgz(0), delta, { limits: { maxUncompressedBytes: 1000 } })).code).toBe('LIMIT_EXCEEDED');
+    expect(deltaRefusal(() => applyDelta(tgz(0), delta, { limits: { maxTargetBytes: 1000 } })).code).toBe('LIMIT_EXCEEDED');
   });
 
   it('never trusts entry names: a name like "../../etc/passwd" is only data', async () => {

@@ -2,10 +2,11 @@ import zlib from 'node:zlib';
 
 import { describe, expect, it } from 'vitest';
 
-import { DEFAULT_LIMITS, DeltaError } from '../../src/delta/index.js';
+import { DEFAULT_LIMITS } from '../../src/delta/index.js';
 import type { ArchiveLimits } from '../../src/delta/limits.js';
 import { compressedBytes, entryContent, hasReadableContent, isDeflated, looksLikeZip, readZipEntries, zipContents, type ZipEntry } from '../../src/delta/zip.js';
 import { makeZip } from '../helpers/archives.js';
+import { deltaRefusal } from '../helpers/deltaRefusal.js';
 
 /**
  * The zip reader on its own: which files it takes for zips, what it reads from each header, and
@@ -33,21 +34,9 @@ function patched(zip: Buffer, offset: number, value: number, bits: 16 | 32 = 32)
   return copy;
 }
 
-function refusal(run: () => unknown): DeltaError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DeltaError);
-    return error as DeltaError;
-  }
-  throw new Error('expected a DeltaError, nothing was thrown');
-}
 
 const corrupt = (detail: string) => ({ code: 'CORRUPT', message: `The zip archive cannot be read: ${detail}` });
-const expectRefusal = (run: () => unknown, expected: { code: string; message: string }) => {
-  const error = refusal(run);
-  expect({ code: error.code, message: error.message }).toEqual(expected);
-};
+const expectRefusal = (run: () => unknown, expected: { code: string; message: string }) => expect(deltaRefusal(run)).toEqual(expected);
 
 const stored = (name: string, content: string | Buffer) => ({ name, content, compress: 'store' as const });
 
@@ -230,7 +219,7 @@ describe('zips this reader does not handle, each refused with what is wrong', ()
   it('names in messages are quoted and bounded, never raw', () => {
     const longName = `${'d/'.repeat(100)}\u0007evil.js`;
     const zip = makeZip([stored(longName, 'x')]);
-    const error = refusal(() => readZipEntries(patched(zip, centralRecordOf(zip, 0) + 24, 0xffffffff), limits()));
+    const error = deltaRefusal(() => readZipEntries(patched(zip, centralRecordOf(zip, 0) + 24, 0xffffffff), limits()));
     expect(error.message).toBe(`The zip archive cannot be read: entry ${JSON.stringify(longName).slice(0, 117)}…" uses zip64 sizes`);
   });
 });
@@ -255,7 +244,7 @@ describe('entry content', () => {
     const [entry] = readZipEntries(zip, limits());
     expectRefusal(() => entryContent(zip, { ...entry!, uncompressedSize: 101 }), corrupt('entry "short.txt" inflates to 100 bytes, its header says 101'));
     const garbage = makeZip([{ name: 'garbage.bin', content: 'z'.repeat(50), compress: () => Buffer.alloc(16, 0xff) }]);
-    const error = refusal(() => entryContent(garbage, readZipEntries(garbage, limits())[0]!));
+    const error = deltaRefusal(() => entryContent(garbage, readZipEntries(garbage, limits())[0]!));
     expect(error.code).toBe('CORRUPT');
     expect(error.message).toMatch(/^The zip archive cannot be read: entry "garbage\.bin" does not inflate \(.+\)$/);
   });
